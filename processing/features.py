@@ -1,0 +1,467 @@
+"""Features of the price model: one implementation for training (millions of rows) and serving.
+
+Both paths end in :meth:`FeatureBuilder._compute`, which works on NumPy columns. Training
+decodes an Arrow table into those columns (vectorised, dictionary-aware); serving decodes a few
+request dicts. The lane statistics they look up are learned from the training window only and
+shipped inside the model directory (:class:`LaneStatistics`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+
+from processing.columns import UNKNOWN_CODE, encode, epoch_ms, floats
+from processing.schema import EQUIPMENT_TYPES, EUROPEAN_COUNTRIES, MAX_LOADING_METERS
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+FeatureMatrix = npt.NDArray[np.float32]
+
+FEATURE_SPEC_FILE = "feature_spec.json"
+LANE_STATISTICS_FILE = "lane_statistics.npz"
+FEATURE_SPEC_VERSION = 1
+MS_PER_HOUR = 3_600_000
+MS_PER_DAY = 86_400_000
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+MILLISECOND = dt.timedelta(milliseconds=1)
+# Part loads heavier than this per loading metre are charged by weight (groupage convention).
+KG_PER_CHARGEABLE_LOADING_METER = 1_800.0
+# A lane (or country pair) needs this many training loads before its own median is trusted;
+# below it the next coarser level answers.
+MIN_LOADS_FOR_MEDIAN = 3
+
+# Country vocabulary: fixed, so that a country unseen in training still has a slot.
+COUNTRIES: tuple[str, ...] = (*sorted(EUROPEAN_COUNTRIES), "??")
+UNKNOWN_COUNTRY = len(COUNTRIES) - 1
+COUNTRY_INDEX = {code: position for position, code in enumerate(COUNTRIES[:-1])}
+EQUIPMENT_INDEX = {name: code for code, name in enumerate(EQUIPMENT_TYPES)}
+
+RAW_NUMERIC = (
+    "distance_km",
+    "weight_kg",
+    "loading_meters",
+    "origin_lat",
+    "origin_lon",
+    "destination_lat",
+    "destination_lon",
+)
+FEATURE_NAMES: tuple[str, ...] = (
+    *RAW_NUMERIC,
+    "chargeable_loading_meters",
+    "hazmat",
+    *(f"equipment_{name}" for name in EQUIPMENT_TYPES),
+    "lead_time_hours",
+    "posted_hour",
+    "pickup_hour",
+    "pickup_weekday",
+    "pickup_day_of_year",
+    "lane_median_price_per_km",
+    "lane_median_price",
+    "lane_load_count",
+    "country_pair_median_price_per_km",
+    "lane_expected_price",
+    "origin_net_outbound",
+    "destination_net_outbound",
+)
+FEATURE_INDEX = {name: position for position, name in enumerate(FEATURE_NAMES)}
+PARALLEL_BLOCK_ROWS = 1 << 18
+
+
+def _calendar_tables() -> tuple[npt.NDArray[np.int8], npt.NDArray[np.int16]]:
+    """Weekday (Monday = 0) and day of year for every day from 1970 to 2199.
+
+    A table lookup is several times cheaper than NumPy's datetime conversions; days outside
+    the range are clipped to its ends.
+    """
+    days = np.arange(0, (dt.date(2200, 1, 1) - dt.date(1970, 1, 1)).days)
+    dates = days.astype("datetime64[D]")
+    weekday = ((days + 3) % 7).astype(np.int8)  # 1970-01-01 was a Thursday
+    day_of_year = ((dates - dates.astype("datetime64[Y]")).astype(np.int64) + 1).astype(np.int16)
+    return weekday, day_of_year
+
+
+_CALENDAR_WEEKDAY, _CALENDAR_DAY_OF_YEAR = _calendar_tables()
+
+
+@dataclass(frozen=True)
+class LaneStatistics:
+    """Price levels learned from the training window, as dense lookup tables.
+
+    Lanes are (origin region, destination region) pairs. Every region of the training window
+    has a slot; each country has one more slot for its regions unseen in training, and an
+    unknown country has the last. The tables are ``slots x slots``, flattened, with fallbacks
+    resolved at build time (lane -> country pair -> whole market), so a lookup is one take.
+    """
+
+    regions: tuple[str, ...]
+    lane_load_count: npt.NDArray[np.float32]
+    lane_median_price_per_km: npt.NDArray[np.float32]
+    lane_median_price: npt.NDArray[np.float32]
+    country_pair_median_price_per_km: npt.NDArray[np.float32]
+    region_net_outbound: npt.NDArray[np.float32]
+    market_median_price_per_km: float
+    market_median_price: float
+
+    @property
+    def slot_count(self) -> int:
+        """Width of the lookup tables: regions, then one slot per country (unknown last)."""
+        return len(self.regions) + len(COUNTRIES)
+
+    def region_index(self) -> dict[str, int]:
+        """Map each known region to its slot."""
+        return {region: position for position, region in enumerate(self.regions)}
+
+    def save(self, path: Path) -> None:
+        """Write the tables to ``path`` (NumPy .npz; no pickled objects)."""
+        np.savez(
+            path,
+            regions=np.array(self.regions, dtype=np.str_),
+            lane_load_count=self.lane_load_count,
+            lane_median_price_per_km=self.lane_median_price_per_km,
+            lane_median_price=self.lane_median_price,
+            country_pair_median_price_per_km=self.country_pair_median_price_per_km,
+            region_net_outbound=self.region_net_outbound,
+            market=np.array([self.market_median_price_per_km, self.market_median_price]),
+        )
+
+    @classmethod
+    def load(cls, path: Path) -> LaneStatistics:
+        """Read tables written by :meth:`save`."""
+        with np.load(path, allow_pickle=False) as data:
+            market = data["market"]
+            return cls(
+                regions=tuple(str(region) for region in data["regions"]),
+                lane_load_count=data["lane_load_count"],
+                lane_median_price_per_km=data["lane_median_price_per_km"],
+                lane_median_price=data["lane_median_price"],
+                country_pair_median_price_per_km=data["country_pair_median_price_per_km"],
+                region_net_outbound=data["region_net_outbound"],
+                market_median_price_per_km=float(market[0]),
+                market_median_price=float(market[1]),
+            )
+
+
+def _group_medians(keys: IntArray, values: FloatArray, groups: int) -> tuple[FloatArray, IntArray]:
+    """Median of ``values`` per integer key in ``[0, groups)`` and the count per key.
+
+    One float sort of ``key + value / scale`` orders by key, then value, without an argsort.
+    """
+    counts = np.bincount(keys, minlength=groups)
+    medians = np.full(groups, np.nan)
+    if len(values) == 0:
+        return medians, counts
+    scale = float(values.max()) * 1.000001 + 1e-9
+    ordered = np.sort(keys + values / scale)
+    ends = np.cumsum(counts)
+    starts = ends - counts
+    present = counts > 0
+    low = starts[present] + (counts[present] - 1) // 2
+    high = starts[present] + counts[present] // 2
+    group_of_present = np.flatnonzero(present).astype(np.float64)
+    medians[present] = (
+        0.5 * ((ordered[low] - group_of_present) + (ordered[high] - group_of_present)) * scale
+    )
+    return medians, counts
+
+
+def fit_lane_statistics(
+    table: pa.Table, executor: ThreadPoolExecutor | None = None
+) -> LaneStatistics:
+    """Learn lane statistics from validated training loads (``table`` in the load contract)."""
+    if table.num_rows == 0:
+        raise ValueError("cannot fit lane statistics on an empty training window")
+    origin_regions = table.column("origin_region")
+    destination_regions = table.column("destination_region")
+    regions = sorted(
+        {str(value) for value in origin_regions.unique().cast(pa.string()).to_pylist()}
+        | {str(value) for value in destination_regions.unique().cast(pa.string()).to_pylist()}
+    )
+    region_index = {region: position for position, region in enumerate(regions)}
+    region_count, country_count = len(regions), len(COUNTRIES)
+    slots = region_count + country_count
+    origin = encode(origin_regions, region_index).astype(np.int64)
+    destination = encode(destination_regions, region_index).astype(np.int64)
+    origin_country = _country_codes(table.column("origin_country"))
+    destination_country = _country_codes(table.column("destination_country"))
+    price = floats(table.column("price_eur"))
+    price_per_km = price / floats(table.column("distance_km"))
+
+    lane_key = origin * region_count + destination
+    pair_key = origin_country * country_count + destination_country
+    jobs = [
+        (lane_key, price_per_km, region_count * region_count),
+        (lane_key, price, region_count * region_count),
+        (pair_key, price_per_km, country_count * country_count),
+        (pair_key, price, country_count * country_count),
+    ]
+    if executor is not None:
+        results = list(executor.map(lambda job: _group_medians(*job), jobs))
+    else:
+        results = [_group_medians(*job) for job in jobs]
+    (lane_ppk, lane_count), (lane_price, _), (pair_ppk, pair_count), (pair_price, _) = results
+
+    market_ppk = float(np.median(price_per_km))
+    market_price = float(np.median(price))
+    trusted_pair = pair_count >= MIN_LOADS_FOR_MEDIAN
+    pair_ppk = np.where(trusted_pair, pair_ppk, market_ppk)
+    pair_price = np.where(trusted_pair, pair_price, market_price)
+
+    # Country of each slot: a region's own country, then the per-country fallback slots.
+    region_country = np.zeros(region_count, dtype=np.int64)
+    region_country[origin] = origin_country
+    region_country[destination] = destination_country
+    slot_country = np.concatenate([region_country, np.arange(country_count)])
+    slot_pair = (slot_country[:, None] * country_count + slot_country[None, :]).ravel()
+
+    def resolve(lane_values: FloatArray, pair_values: FloatArray) -> npt.NDArray[np.float32]:
+        table_values = pair_values[slot_pair].reshape(slots, slots)
+        lanes = lane_values.reshape(region_count, region_count)
+        trusted = lane_count.reshape(region_count, region_count) >= MIN_LOADS_FOR_MEDIAN
+        table_values[:region_count, :region_count] = np.where(
+            trusted, lanes, table_values[:region_count, :region_count]
+        )
+        return table_values.ravel().astype(np.float32)
+
+    counts = np.zeros((slots, slots), dtype=np.float32)
+    counts[:region_count, :region_count] = lane_count.reshape(region_count, region_count)
+    outbound = np.bincount(origin, minlength=region_count).astype(np.float64)
+    inbound = np.bincount(destination, minlength=region_count).astype(np.float64)
+    net_outbound = np.zeros(slots, dtype=np.float32)
+    net_outbound[:region_count] = np.log((outbound + 1.0) / (inbound + 1.0))
+    return LaneStatistics(
+        regions=tuple(regions),
+        lane_load_count=counts.ravel(),
+        lane_median_price_per_km=resolve(lane_ppk, pair_ppk),
+        lane_median_price=resolve(lane_price, pair_price),
+        country_pair_median_price_per_km=pair_ppk[slot_pair].astype(np.float32),
+        region_net_outbound=net_outbound,
+        market_median_price_per_km=market_ppk,
+        market_median_price=market_price,
+    )
+
+
+def _country_codes(column: pa.Array | pa.ChunkedArray) -> IntArray:
+    codes = encode(column, COUNTRY_INDEX).astype(np.int64)
+    codes[codes == UNKNOWN_CODE] = UNKNOWN_COUNTRY
+    return codes
+
+
+@dataclass(frozen=True)
+class _Inputs:
+    """Decoded inputs of :meth:`FeatureBuilder._compute`, one entry per load."""
+
+    numeric: FloatArray  # (len(RAW_NUMERIC), n)
+    posted_ms: IntArray
+    pickup_ms: IntArray
+    equipment: npt.NDArray[np.int32]
+    hazmat: npt.NDArray[np.bool_]
+    origin_slot: IntArray
+    destination_slot: IntArray
+
+
+class FeatureBuilder:
+    """Turns load records into the model's feature matrix with fixed lane statistics."""
+
+    def __init__(self, statistics: LaneStatistics) -> None:
+        self.statistics = statistics
+        self._region_index = statistics.region_index()
+        self._region_count = len(statistics.regions)
+        self._slot_count = statistics.slot_count
+        self._equipment_codes = np.arange(len(EQUIPMENT_TYPES), dtype=np.int32)[:, None]
+
+    # -- the shared computation ------------------------------------------------------------
+
+    def _compute(self, inputs: _Inputs, columns: npt.NDArray[np.float32]) -> None:
+        """Write the features of ``inputs`` into ``columns`` (features x loads)."""
+        stats = self.statistics
+        numeric = inputs.numeric
+        columns[: len(RAW_NUMERIC)] = numeric
+        distance_km, weight_kg, loading_meters = numeric[0], numeric[1], numeric[2]
+        position = len(RAW_NUMERIC)
+        columns[position] = np.minimum(
+            np.maximum(loading_meters, weight_kg * (1.0 / KG_PER_CHARGEABLE_LOADING_METER)),
+            MAX_LOADING_METERS,
+        )
+        columns[position + 1] = inputs.hazmat
+        position += 2
+        columns[position : position + len(EQUIPMENT_TYPES)] = (
+            inputs.equipment[None, :] == self._equipment_codes
+        )
+        position += len(EQUIPMENT_TYPES)
+        posted_ms, pickup_ms = inputs.posted_ms, inputs.pickup_ms
+        pickup_hours = pickup_ms // MS_PER_HOUR
+        pickup_day = np.clip(pickup_hours // 24, 0, len(_CALENDAR_WEEKDAY) - 1)
+        columns[position] = (pickup_ms - posted_ms) * (1.0 / MS_PER_HOUR)
+        columns[position + 1] = (posted_ms // MS_PER_HOUR) % 24
+        columns[position + 2] = pickup_hours % 24
+        columns[position + 3] = _CALENDAR_WEEKDAY[pickup_day]
+        columns[position + 4] = _CALENDAR_DAY_OF_YEAR[pickup_day]
+        position += 5
+        lane = inputs.origin_slot * self._slot_count + inputs.destination_slot
+        lane_price_per_km = stats.lane_median_price_per_km[lane]
+        columns[position] = lane_price_per_km
+        columns[position + 1] = stats.lane_median_price[lane]
+        columns[position + 2] = stats.lane_load_count[lane]
+        columns[position + 3] = stats.country_pair_median_price_per_km[lane]
+        columns[position + 4] = lane_price_per_km * distance_km
+        columns[position + 5] = stats.region_net_outbound[inputs.origin_slot]
+        columns[position + 6] = stats.region_net_outbound[inputs.destination_slot]
+
+    # -- training path: Arrow tables ---------------------------------------------------------
+
+    def slots(
+        self, regions: pa.Array | pa.ChunkedArray, countries: pa.Array | pa.ChunkedArray
+    ) -> IntArray:
+        """Lookup slot of each load end: its region, else its country's fallback slot."""
+        region = encode(regions, self._region_index).astype(np.int64)
+        country = _country_codes(countries) + self._region_count
+        result: IntArray = np.where(region >= 0, region, country)
+        return result
+
+    def from_table(
+        self, table: pa.Table, executor: ThreadPoolExecutor | None = None
+    ) -> FeatureMatrix:
+        """Features of validated loads in the load contract (the training path).
+
+        Returns a (loads x features) float32 matrix stored column by column (Fortran order).
+        With an ``executor``, blocks of rows are computed in parallel (NumPy and Arrow
+        release the GIL); the result does not depend on it.
+        """
+        columns = np.empty((len(FEATURE_NAMES), table.num_rows), dtype=np.float32)
+        starts = range(0, table.num_rows, PARALLEL_BLOCK_ROWS)
+
+        def run(start: int) -> None:
+            block = table.slice(start, PARALLEL_BLOCK_ROWS)
+            self._compute(self._decode(block), columns[:, start : start + block.num_rows])
+
+        if executor is not None and len(starts) > 1:
+            list(executor.map(run, starts))
+        else:
+            for start in starts:
+                run(start)
+        matrix: FeatureMatrix = columns.T
+        return matrix
+
+    def _decode(self, table: pa.Table) -> _Inputs:
+        numeric = np.empty((len(RAW_NUMERIC), table.num_rows), dtype=np.float64)
+        for row, name in enumerate(RAW_NUMERIC):
+            numeric[row] = floats(table.column(name))
+        equipment = encode(table.column("equipment_type"), EQUIPMENT_INDEX)
+        return _Inputs(
+            numeric=numeric,
+            posted_ms=epoch_ms(table.column("posted_at")),
+            pickup_ms=epoch_ms(table.column("pickup_at")),
+            equipment=equipment,
+            hazmat=table.column("hazmat").to_numpy(zero_copy_only=False).astype(bool),
+            origin_slot=self.slots(table.column("origin_region"), table.column("origin_country")),
+            destination_slot=self.slots(
+                table.column("destination_region"), table.column("destination_country")
+            ),
+        )
+
+    # -- serving path: request dicts ---------------------------------------------------------
+
+    def slot(self, region: str, country: str) -> int:
+        """Lookup slot of one load end (same rule as :meth:`slots`)."""
+        position = self._region_index.get(region)
+        if position is not None:
+            return position
+        return self._region_count + COUNTRY_INDEX.get(country, UNKNOWN_COUNTRY)
+
+    def from_records(self, records: Sequence[Mapping[str, Any]]) -> FeatureMatrix:
+        """Features of loads given as dicts with the contract's field names (the serving path).
+
+        Values must already be validated: numbers as float or int, timestamps as epoch
+        milliseconds (int) or timezone-aware datetimes, equipment one of EQUIPMENT_TYPES.
+        """
+        numeric = np.array(
+            [[record[name] for record in records] for name in RAW_NUMERIC], dtype=np.float64
+        )
+        columns = np.empty((len(FEATURE_NAMES), len(records)), dtype=np.float32)
+        self._compute(
+            _Inputs(
+                numeric=numeric,
+                posted_ms=np.array([_ms(r["posted_at"]) for r in records], dtype=np.int64),
+                pickup_ms=np.array([_ms(r["pickup_at"]) for r in records], dtype=np.int64),
+                equipment=np.array(
+                    [EQUIPMENT_INDEX[r["equipment_type"]] for r in records], dtype=np.int32
+                ),
+                hazmat=np.array([bool(r["hazmat"]) for r in records], dtype=bool),
+                origin_slot=np.array(
+                    [self.slot(r["origin_region"], r["origin_country"]) for r in records],
+                    dtype=np.int64,
+                ),
+                destination_slot=np.array(
+                    [self.slot(r["destination_region"], r["destination_country"]) for r in records],
+                    dtype=np.int64,
+                ),
+            ),
+            columns,
+        )
+        matrix: FeatureMatrix = columns.T
+        return matrix
+
+
+def _ms(value: int | dt.datetime) -> int:
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is None:
+            raise ValueError(f"timestamp {value.isoformat()} has no time zone")
+        return (value - EPOCH) // MILLISECOND
+    return int(value)
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """What a model expects: feature names in column order, and how the label is modelled."""
+
+    feature_names: tuple[str, ...] = FEATURE_NAMES
+    label: str = "price_eur"
+    label_transform: str = "log"
+    version: int = FEATURE_SPEC_VERSION
+    equipment_types: tuple[str, ...] = EQUIPMENT_TYPES
+
+    def save(self, path: Path) -> None:
+        """Write the spec as JSON."""
+        path.write_text(
+            json.dumps(
+                {
+                    "version": self.version,
+                    "feature_names": list(self.feature_names),
+                    "label": self.label,
+                    "label_transform": self.label_transform,
+                    "equipment_types": list(self.equipment_types),
+                    "lane_statistics": LANE_STATISTICS_FILE,
+                },
+                indent=2,
+            )
+            + "\n"
+        )
+
+    @classmethod
+    def load(cls, path: Path) -> FeatureSpec:
+        """Read a spec and check that this code computes the same features."""
+        data = json.loads(path.read_text())
+        spec = cls(
+            feature_names=tuple(data["feature_names"]),
+            label=data["label"],
+            label_transform=data["label_transform"],
+            version=int(data["version"]),
+            equipment_types=tuple(data["equipment_types"]),
+        )
+        if spec.feature_names != FEATURE_NAMES or spec.version != FEATURE_SPEC_VERSION:
+            raise ValueError(
+                f"{path}: feature spec version {spec.version} with {len(spec.feature_names)} "
+                f"features does not match this code (version {FEATURE_SPEC_VERSION}, "
+                f"{len(FEATURE_NAMES)} features); retrain the model with this code version"
+            )
+        return spec

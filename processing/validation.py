@@ -1,0 +1,387 @@
+"""Validation of load records: split a batch into valid rows and quarantined rows with a reason."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from processing.columns import UNKNOWN_CODE, encode, encode_with, epoch_ms, floats, null_mask
+from processing.geography import great_circle_km
+from processing.schema import (
+    EQUIPMENT_TYPES,
+    EUROPEAN_COUNTRIES,
+    FIELD_NAMES,
+    LATITUDE_RANGE,
+    LONGITUDE_RANGE,
+    MAX_DISTANCE_KM,
+    MAX_LOADING_METERS,
+    MAX_PRICE_PER_KM_EUR,
+    MAX_WEIGHT_KG,
+    MIN_DISTANCE_KM,
+    MIN_WEIGHT_KG,
+    QUARANTINE_DETAIL,
+    QUARANTINE_REASON,
+    conform,
+)
+
+BoolArray = npt.NDArray[np.bool_]
+FloatArray = npt.NDArray[np.float64]
+
+NUMERIC_FIELDS = (
+    "origin_lat",
+    "origin_lon",
+    "destination_lat",
+    "destination_lon",
+    "distance_km",
+    "weight_kg",
+    "loading_meters",
+    "price_eur",
+)
+# A price may include this much fixed cost (loading, waiting, a ferry) before the per-km cap.
+MAX_FIXED_PRICE_EUR = 1_500.0
+# Road distance is never shorter than the great circle; allow for rounding of coordinates.
+MIN_DETOUR_RATIO = 0.95
+SAME_PLACE_KM = 1.0
+
+# Every reason, in the order checks run: a row gets the first reason that applies to it.
+REASONS: tuple[str, ...] = (
+    "missing_field",
+    "not_finite",
+    "unknown_equipment",
+    "unknown_country",
+    "region_country_mismatch",
+    "invalid_coordinates",
+    "origin_equals_destination",
+    "distance_out_of_range",
+    "distance_shorter_than_straight_line",
+    "weight_out_of_range",
+    "loading_meters_out_of_range",
+    "pickup_before_posting",
+    "non_positive_price",
+    "price_out_of_range",
+    "duplicate_load_id",
+)
+
+
+@dataclass(frozen=True)
+class ValidationResult:
+    """Valid rows (contract schema), quarantined rows (plus reason and detail) and counts."""
+
+    valid: pa.Table
+    quarantine: pa.Table
+    reason_counts: dict[str, int]
+
+    @property
+    def total(self) -> int:
+        """Rows that went in."""
+        return self.valid.num_rows + self.quarantine.num_rows
+
+    def summary(self) -> dict[str, object]:
+        """Counts for logs and reports: rows in, valid, quarantined, and by reason."""
+        return {
+            "rows": self.total,
+            "valid": self.valid.num_rows,
+            "quarantined": self.quarantine.num_rows,
+            "by_reason": {reason: count for reason, count in self.reason_counts.items() if count},
+        }
+
+
+@dataclass(frozen=True)
+class _Check:
+    reason: str
+    failing: Callable[[], BoolArray]
+    detail: Callable[[npt.NDArray[np.intp]], list[str]]
+
+
+class _Columns:
+    """Lazily decoded columns of one batch, shared by the checks."""
+
+    def __init__(self, table: pa.Table):
+        self.table = table
+        self._floats: dict[str, FloatArray] = {}
+
+    def number(self, name: str) -> FloatArray:
+        if name not in self._floats:
+            self._floats[name] = floats(self.table.column(name))
+        return self._floats[name]
+
+    def strings(self, name: str, rows: npt.NDArray[np.intp]) -> list[str]:
+        values: list[str] = (
+            self.table.column(name).take(pa.array(rows)).cast(pa.string()).to_pylist()
+        )
+        return values
+
+
+def _in_range(values: FloatArray, low: float, high: float) -> BoolArray:
+    result: BoolArray = (values >= low) & (values <= high)
+    return result
+
+
+def _range_detail(
+    columns: _Columns, name: str, low: float, high: float
+) -> Callable[[npt.NDArray[np.intp]], list[str]]:
+    def detail(rows: npt.NDArray[np.intp]) -> list[str]:
+        values = columns.number(name)[rows]
+        return [f"{name}={value:g} outside [{low:g}, {high:g}]" for value in values]
+
+    return detail
+
+
+def _checks(table: pa.Table) -> list[_Check]:
+    columns = _Columns(table)
+    number = columns.number
+    equipment_codes = {name: code for code, name in enumerate(EQUIPMENT_TYPES)}
+    country_codes = {code: position for position, code in enumerate(sorted(EUROPEAN_COUNTRIES))}
+    posted_ms = epoch_ms(table.column("posted_at"))
+    pickup_ms = epoch_ms(table.column("pickup_at"))
+
+    nulls = {name: null_mask(table.column(name)) for name in FIELD_NAMES}
+
+    def missing_detail(rows: npt.NDArray[np.intp]) -> list[str]:
+        return [
+            ", ".join(name for name in FIELD_NAMES if nulls[name][row]) + " missing" for row in rows
+        ]
+
+    def not_finite() -> BoolArray:
+        failing = np.zeros(table.num_rows, dtype=bool)
+        for name in NUMERIC_FIELDS:
+            failing |= ~np.isfinite(number(name))
+        return failing
+
+    def not_finite_detail(rows: npt.NDArray[np.intp]) -> list[str]:
+        return [
+            ", ".join(
+                f"{name}={number(name)[row]}"
+                for name in NUMERIC_FIELDS
+                if not np.isfinite(number(name)[row])
+            )
+            for row in rows
+        ]
+
+    def country_unknown() -> BoolArray:
+        origin = encode(table.column("origin_country"), country_codes)
+        destination = encode(table.column("destination_country"), country_codes)
+        result: BoolArray = (origin < 0) | (destination < 0)
+        return result
+
+    def region_mismatch() -> BoolArray:
+        failing = np.zeros(table.num_rows, dtype=bool)
+        for end in ("origin", "destination"):
+            country = encode(table.column(f"{end}_country"), country_codes)
+            region_country = encode_with(
+                table.column(f"{end}_region"),
+                lambda region: (
+                    country_codes.get(region[:2], UNKNOWN_CODE)
+                    if region[2:3] == "-" and len(region) > 3
+                    else UNKNOWN_CODE
+                ),
+            )
+            failing |= region_country != country
+        return failing
+
+    @cache
+    def straight_line_km() -> FloatArray:
+        return great_circle_km(
+            number("origin_lat"),
+            number("origin_lon"),
+            number("destination_lat"),
+            number("destination_lon"),
+        )
+
+    def coordinates_invalid() -> BoolArray:
+        result: BoolArray = ~(
+            _in_range(number("origin_lat"), *LATITUDE_RANGE)
+            & _in_range(number("destination_lat"), *LATITUDE_RANGE)
+            & _in_range(number("origin_lon"), *LONGITUDE_RANGE)
+            & _in_range(number("destination_lon"), *LONGITUDE_RANGE)
+        )
+        return result
+
+    def same_place() -> BoolArray:
+        result: BoolArray = straight_line_km() < SAME_PLACE_KM
+        return result
+
+    def too_short() -> BoolArray:
+        result: BoolArray = number("distance_km") < MIN_DETOUR_RATIO * straight_line_km()
+        return result
+
+    def price_too_high() -> BoolArray:
+        result: BoolArray = number(
+            "price_eur"
+        ) > MAX_FIXED_PRICE_EUR + MAX_PRICE_PER_KM_EUR * number("distance_km")
+        return result
+
+    def duplicates() -> BoolArray:
+        # A stable sort puts equal ids next to each other in their original order, so every
+        # id equal to its predecessor in sorted order is a repeat of an earlier row. Sorting is
+        # much cheaper than hashing millions of strings, and ids mostly arrive sorted.
+        order = pc.sort_indices(table.column("load_id"))
+        ids = table.column("load_id").take(order)
+        repeats = pc.equal(ids.slice(1), ids.slice(0, len(ids) - 1)).fill_null(False)
+        result: BoolArray = np.zeros(table.num_rows, dtype=bool)
+        if table.num_rows > 1:
+            result[order.to_numpy()[1:][repeats.to_numpy(zero_copy_only=False)]] = True
+        return result
+
+    def strings_detail(template: str, *names: str) -> Callable[[npt.NDArray[np.intp]], list[str]]:
+        def detail(rows: npt.NDArray[np.intp]) -> list[str]:
+            values = [columns.strings(name, rows) for name in names]
+            return [template.format(*row_values) for row_values in zip(*values, strict=True)]
+
+        return detail
+
+    def number_detail(template: str, *names: str) -> Callable[[npt.NDArray[np.intp]], list[str]]:
+        def detail(rows: npt.NDArray[np.intp]) -> list[str]:
+            values = [number(name)[rows] for name in names]
+            return [template.format(*row_values) for row_values in zip(*values, strict=True)]
+
+        return detail
+
+    def timestamps_detail(rows: npt.NDArray[np.intp]) -> list[str]:
+        posted = table.column("posted_at").take(pa.array(rows)).to_pylist()
+        pickup = table.column("pickup_at").take(pa.array(rows)).to_pylist()
+        return [
+            f"pickup_at={p.isoformat()} is before posted_at={q.isoformat()}"
+            for p, q in zip(pickup, posted, strict=True)
+        ]
+
+    return [
+        _Check("missing_field", lambda: np.logical_or.reduce(list(nulls.values())), missing_detail),
+        _Check("not_finite", not_finite, not_finite_detail),
+        _Check(
+            "unknown_equipment",
+            lambda: encode(table.column("equipment_type"), equipment_codes) < 0,
+            strings_detail(
+                "equipment_type={!r} is not one of " + ", ".join(EQUIPMENT_TYPES), "equipment_type"
+            ),
+        ),
+        _Check(
+            "unknown_country",
+            country_unknown,
+            strings_detail(
+                "origin_country={!r}, destination_country={!r}: not a served European country",
+                "origin_country",
+                "destination_country",
+            ),
+        ),
+        _Check(
+            "region_country_mismatch",
+            region_mismatch,
+            strings_detail(
+                "origin_region={!r}/origin_country={!r}, destination_region={!r}/destination_country={!r}: region must start with '<country>-'",
+                "origin_region",
+                "origin_country",
+                "destination_region",
+                "destination_country",
+            ),
+        ),
+        _Check(
+            "invalid_coordinates",
+            coordinates_invalid,
+            number_detail(
+                f"origin=({{:g}}, {{:g}}), destination=({{:g}}, {{:g}}): outside Europe (lat {LATITUDE_RANGE}, lon {LONGITUDE_RANGE})",
+                "origin_lat",
+                "origin_lon",
+                "destination_lat",
+                "destination_lon",
+            ),
+        ),
+        _Check(
+            "origin_equals_destination",
+            same_place,
+            strings_detail(
+                f"origin and destination are within {SAME_PLACE_KM:g} km ({{!r}} -> {{!r}})",
+                "origin_region",
+                "destination_region",
+            ),
+        ),
+        _Check(
+            "distance_out_of_range",
+            lambda: ~_in_range(number("distance_km"), MIN_DISTANCE_KM, MAX_DISTANCE_KM),
+            _range_detail(columns, "distance_km", MIN_DISTANCE_KM, MAX_DISTANCE_KM),
+        ),
+        _Check(
+            "distance_shorter_than_straight_line",
+            too_short,
+            lambda rows: [
+                f"distance_km={d:g} is shorter than the straight line of {s:.1f} km"
+                for d, s in zip(number("distance_km")[rows], straight_line_km()[rows], strict=True)
+            ],
+        ),
+        _Check(
+            "weight_out_of_range",
+            lambda: ~_in_range(number("weight_kg"), MIN_WEIGHT_KG, MAX_WEIGHT_KG),
+            _range_detail(columns, "weight_kg", MIN_WEIGHT_KG, MAX_WEIGHT_KG),
+        ),
+        _Check(
+            "loading_meters_out_of_range",
+            lambda: (
+                ~(
+                    (number("loading_meters") > 0.0)
+                    & (number("loading_meters") <= MAX_LOADING_METERS)
+                )
+            ),
+            _range_detail(columns, "loading_meters", 0.0, MAX_LOADING_METERS),
+        ),
+        _Check("pickup_before_posting", lambda: pickup_ms < posted_ms, timestamps_detail),
+        _Check(
+            "non_positive_price",
+            lambda: number("price_eur") <= 0.0,
+            number_detail("price_eur={:g} must be positive", "price_eur"),
+        ),
+        _Check(
+            "price_out_of_range",
+            price_too_high,
+            number_detail(
+                f"price_eur={{:g}} exceeds {MAX_FIXED_PRICE_EUR:g} + {MAX_PRICE_PER_KM_EUR:g} EUR/km x distance_km={{:g}}",
+                "price_eur",
+                "distance_km",
+            ),
+        ),
+        _Check(
+            "duplicate_load_id",
+            duplicates,
+            strings_detail("load_id={!r} already seen earlier in the batch", "load_id"),
+        ),
+    ]
+
+
+def validate(table: pa.Table) -> ValidationResult:
+    """Split ``table`` into valid and quarantined rows; every quarantined row carries a reason.
+
+    The checks run in the order of :data:`REASONS` and a row gets the first reason that
+    applies; later checks only look at rows still valid, so their details never describe a
+    value that an earlier check already rejected. Nothing is dropped: ``valid`` plus
+    ``quarantine`` is the whole batch.
+    """
+    table = conform(table)
+    rows = table.num_rows
+    reason_code = np.full(rows, -1, dtype=np.int16)
+    details: dict[int, list[str]] = {}
+    counts: dict[str, int] = {}
+    for code, check in enumerate(_checks(table)):
+        failing = check.failing() & (reason_code < 0)
+        failing_rows = np.flatnonzero(failing)
+        counts[check.reason] = len(failing_rows)
+        if len(failing_rows):
+            reason_code[failing_rows] = code
+            for row, text in zip(failing_rows, check.detail(failing_rows), strict=True):
+                details[int(row)] = text
+    valid_mask = reason_code < 0
+    valid = table.filter(pa.array(valid_mask))
+    quarantined_rows = np.flatnonzero(~valid_mask)
+    quarantine = table.take(pa.array(quarantined_rows))
+    quarantine = quarantine.append_column(
+        QUARANTINE_REASON,
+        pa.array([REASONS[code] for code in reason_code[quarantined_rows]], type=pa.string()),
+    ).append_column(
+        QUARANTINE_DETAIL,
+        pa.array([details[int(row)] for row in quarantined_rows], type=pa.string()),
+    )
+    return ValidationResult(valid=valid, quarantine=quarantine, reason_counts=counts)
