@@ -31,8 +31,49 @@ EQUIPMENT_TYPES: tuple[str, ...] = (
 # ISO 3166-1 alpha-2 codes of the countries the forwarder serves by road (EU, EEA, Switzerland,
 # the United Kingdom, the Western Balkans, Turkey, Ukraine and Moldova).
 EUROPEAN_COUNTRIES: frozenset[str] = frozenset(
-    "AL AT BA BE BG CH CY CZ DE DK EE ES FI FR GB GR HR HU IE IS IT LI LT LU LV MD ME MK MT NL "
-    "NO PL PT RO RS SE SI SK TR UA XK".split()
+    [
+        "AL",
+        "AT",
+        "BA",
+        "BE",
+        "BG",
+        "CH",
+        "CY",
+        "CZ",
+        "DE",
+        "DK",
+        "EE",
+        "ES",
+        "FI",
+        "FR",
+        "GB",
+        "GR",
+        "HR",
+        "HU",
+        "IE",
+        "IS",
+        "IT",
+        "LI",
+        "LT",
+        "LU",
+        "LV",
+        "MD",
+        "ME",
+        "MK",
+        "MT",
+        "NL",
+        "NO",
+        "PL",
+        "PT",
+        "RO",
+        "RS",
+        "SE",
+        "SI",
+        "SK",
+        "TR",
+        "UA",
+        "XK",
+    ]
 )
 
 # Europe's bounding box for plausible coordinates (Canary Islands to North Cape, Portugal to

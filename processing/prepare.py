@@ -1,0 +1,325 @@
+"""Prepare entry point: a window of daily loads -> validated, featurised train/validation/test.
+
+SageMaker processing contract: reads ``<base>/input/loads/dt=YYYY-MM-DD/*.parquet`` and writes
+``<base>/output/{train,validation,test,baseline,quarantine,artifacts}``; ``<base>`` defaults to
+/opt/ml/processing. Run as ``python -m processing.prepare``.
+
+The split is by posting time, so the model is always tested on loads posted after every load
+it learned from; lane statistics come from the training split only (no leakage).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import sys
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from processing.columns import epoch_ms
+from processing.features import (
+    FEATURE_NAMES,
+    FEATURE_SPEC_FILE,
+    LANE_STATISTICS_FILE,
+    FeatureBuilder,
+    FeatureSpec,
+    LaneStatistics,
+    fit_lane_statistics,
+)
+from processing.lake import read_partitions
+from processing.sagemaker_paths import PROCESSING_BASE
+from processing.schema import EQUIPMENT_TYPES, LABEL, REQUEST_FIELDS
+from processing.validation import ValidationResult, validate
+
+MS_PER_DAY = 86_400_000
+SPLITS = ("train", "validation", "test")
+# Columns kept beside the features in the test split, for error analysis by segment.
+CONTEXT_COLUMNS = (
+    "load_id",
+    "posted_at",
+    "equipment_type",
+    "origin_country",
+    "destination_country",
+)
+WRITE_PARTS = 2
+ROWS_PER_PART = 250_000
+DICTIONARY_COLUMNS = frozenset(
+    {
+        "loading_meters",
+        "hazmat",
+        "posted_hour",
+        "pickup_hour",
+        "pickup_weekday",
+        "pickup_day_of_year",
+        *(f"equipment_{name}" for name in EQUIPMENT_TYPES),
+        *CONTEXT_COLUMNS,
+    }
+)
+BASELINE_FILE = "baseline.csv"
+QUARANTINE_FILE = "quarantine.parquet"
+SUMMARY_FILE = "prepare_summary.json"
+DEFAULT_BASELINE_ROWS = 50_000
+
+
+@dataclass(frozen=True)
+class PrepareConfig:
+    """How to cut the window: days at its end for test and validation, baseline sample size."""
+
+    validation_days: float = 14.0
+    test_days: float = 14.0
+    baseline_rows: int = DEFAULT_BASELINE_ROWS
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.validation_days <= 0:
+            raise ValueError(f"validation_days must be positive, got {self.validation_days}")
+        if self.test_days <= 0:
+            raise ValueError(f"test_days must be positive, got {self.test_days}")
+        if self.baseline_rows < 1:
+            raise ValueError(f"baseline_rows must be at least 1, got {self.baseline_rows}")
+
+
+@dataclass
+class PreparedData:
+    """The outputs of prepare, in memory."""
+
+    splits: dict[str, pa.Table]
+    statistics: LaneStatistics
+    baseline: pa.Table
+    validation: ValidationResult
+    summary: dict[str, object] = field(default_factory=dict)
+
+
+def split_masks(
+    table: pa.Table, config: PrepareConfig, window_end_ms: int
+) -> dict[str, npt.NDArray[np.bool_]]:
+    """Which loads fall in each split by posting time: train, validation, then test."""
+    posted = epoch_ms(table.column("posted_at"))
+    test_start = window_end_ms - int(config.test_days * MS_PER_DAY)
+    validation_start = test_start - int(config.validation_days * MS_PER_DAY)
+    return {
+        "train": posted < validation_start,
+        "validation": (posted >= validation_start) & (posted < test_start),
+        "test": posted >= test_start,
+    }
+
+
+def split_by_time(
+    table: pa.Table, config: PrepareConfig, window_end_ms: int
+) -> dict[str, pa.Table]:
+    """Split loads by posting time: [..., validation start), [validation, test), [test, end)."""
+    masks = split_masks(table, config, window_end_ms)
+    splits = {name: table.filter(pa.array(mask)) for name, mask in masks.items()}
+    empty = [name for name, part in splits.items() if part.num_rows == 0]
+    if empty:
+        raise ValueError(
+            f"split(s) {', '.join(empty)} would be empty: the window has "
+            f"{table.num_rows} valid loads; shorten --validation-days/--test-days "
+            f"({config.validation_days:g}/{config.test_days:g}) or widen the window"
+        )
+    return splits
+
+
+def feature_table(
+    builder: FeatureBuilder,
+    loads: pa.Table,
+    context: Sequence[str] = (),
+    executor: ThreadPoolExecutor | None = None,
+) -> pa.Table:
+    """Label first, then the features (float32), then optional context columns."""
+    matrix = builder.from_table(loads, executor)
+    arrays = [loads.column(LABEL)] + [pa.array(matrix[:, j]) for j in range(matrix.shape[1])]
+    names = [LABEL, *FEATURE_NAMES]
+    for name in context:
+        column = loads.column(name)
+        arrays.append(column.cast(pa.string()) if pa.types.is_dictionary(column.type) else column)
+        names.append(name)
+    return pa.Table.from_arrays(arrays, names=names)
+
+
+def baseline_sample(loads: pa.Table, rows: int, seed: int) -> pa.Table:
+    """A random sample of training loads in the request shape, for data-quality baselining.
+
+    The endpoint receives load requests, so Model Monitor compares captured requests with this
+    sample; the label is left out.
+    """
+    chosen = np.sort(
+        np.random.default_rng(seed).choice(
+            loads.num_rows, size=min(rows, loads.num_rows), replace=False
+        )
+    )
+    sample = loads.select(list(REQUEST_FIELDS)).take(pa.array(chosen))
+    columns = [
+        column.cast(pa.string()) if pa.types.is_dictionary(column.type) else column
+        for column in sample.columns
+    ]
+    return pa.Table.from_arrays(columns, names=sample.column_names)
+
+
+def prepare(
+    loads: pa.Table,
+    config: PrepareConfig,
+    window_end: dt.date | None = None,
+    executor: ThreadPoolExecutor | None = None,
+) -> PreparedData:
+    """Validate, split by time, fit lane statistics on train, and featurise every split."""
+    started = time.perf_counter()
+    checked = validate(loads, executor)
+    if checked.valid.num_rows == 0:
+        raise ValueError(f"no valid loads among {checked.total} rows: {checked.summary()}")
+    if window_end is None:
+        last_posted_ms = int(pc.max(checked.valid.column("posted_at")).cast(pa.int64()).as_py())
+        window_end_ms = (last_posted_ms // MS_PER_DAY + 1) * MS_PER_DAY
+    else:
+        window_end_ms = (window_end - dt.date(1970, 1, 1)).days * MS_PER_DAY + MS_PER_DAY
+    raw_splits = split_by_time(checked.valid, config, window_end_ms)
+    statistics = fit_lane_statistics(raw_splits["train"], executor)
+    builder = FeatureBuilder(statistics)
+    splits = {
+        name: feature_table(
+            builder, part, CONTEXT_COLUMNS if name == "test" else (), executor=executor
+        )
+        for name, part in raw_splits.items()
+    }
+    summary: dict[str, object] = {
+        "validation": checked.summary(),
+        "window_end": dt.datetime.fromtimestamp(window_end_ms / 1000, dt.UTC).isoformat(),
+        "rows": {name: part.num_rows for name, part in splits.items()},
+        "lanes_with_statistics": int((statistics.lane_load_count > 0).sum()),
+        "regions": len(statistics.regions),
+        "features": len(FEATURE_NAMES),
+        "seconds": round(time.perf_counter() - started, 3),
+    }
+    return PreparedData(
+        splits=splits,
+        statistics=statistics,
+        baseline=baseline_sample(raw_splits["train"], config.baseline_rows, config.seed),
+        validation=checked,
+        summary=summary,
+    )
+
+
+def write_prepared(
+    prepared: PreparedData, output: Path, executor: ThreadPoolExecutor | None = None
+) -> None:
+    """Write splits, baseline, quarantine and artifacts under ``output``."""
+    for name in (*SPLITS, "baseline", "quarantine", "artifacts"):
+        (output / name).mkdir(parents=True, exist_ok=True)
+
+    # Big splits are written as several files in parallel (Parquet encoding is single-threaded
+    # per file); readers take every part-*.parquet of a split directory.
+    jobs = []
+    for name in SPLITS:
+        table = prepared.splits[name]
+        parts = max(1, min(WRITE_PARTS, table.num_rows // ROWS_PER_PART))
+        size = -(-table.num_rows // parts)
+        jobs.extend(
+            (table.slice(part * size, size), output / name / f"part-{part:05d}.parquet")
+            for part in range(parts)
+        )
+
+    def write_part(job: tuple[pa.Table, Path]) -> None:
+        table, path = job
+        # Dictionary pages only pay for columns with few distinct values; LZ4 is the fastest
+        # codec that still shrinks them.
+        dictionary = [name for name in table.column_names if name in DICTIONARY_COLUMNS]
+        pq.write_table(table, path, compression="lz4", use_dictionary=dictionary)
+
+    if executor is not None:
+        list(executor.map(write_part, jobs))
+    else:
+        for job in jobs:
+            write_part(job)
+    pacsv.write_csv(prepared.baseline, output / "baseline" / BASELINE_FILE)
+    pq.write_table(prepared.validation.quarantine, output / "quarantine" / QUARANTINE_FILE)
+    artifacts = output / "artifacts"
+    prepared.statistics.save(artifacts / LANE_STATISTICS_FILE)
+    FeatureSpec().save(artifacts / FEATURE_SPEC_FILE)
+    (artifacts / SUMMARY_FILE).write_text(json.dumps(prepared.summary, indent=2) + "\n")
+
+
+def _date(value: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a date (YYYY-MM-DD)") from None
+
+
+def _positive_float(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number") from None
+    if not number > 0:
+        raise argparse.ArgumentTypeError(f"{value!r} must be positive")
+    return number
+
+
+def _positive_int(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not an integer") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{value!r} must be at least 1")
+    return number
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Command-line interface of the prepare step."""
+    parser = argparse.ArgumentParser(prog="python -m processing.prepare", description=__doc__)
+    parser.add_argument("--base-dir", type=Path, default=PROCESSING_BASE)
+    parser.add_argument("--input", type=Path, help="daily partitions (default <base>/input/loads)")
+    parser.add_argument("--output", type=Path, help="output root (default <base>/output)")
+    parser.add_argument("--start-date", type=_date, help="first day of the window (inclusive)")
+    parser.add_argument("--end-date", type=_date, help="last day of the window (inclusive)")
+    parser.add_argument("--validation-days", type=_positive_float, default=14.0)
+    parser.add_argument("--test-days", type=_positive_float, default=14.0)
+    parser.add_argument("--baseline-rows", type=_positive_int, default=DEFAULT_BASELINE_ROWS)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run prepare; print a JSON summary; return 0, or 2 on bad input with a clear message."""
+    args = build_parser().parse_args(argv)
+    source = args.input or args.base_dir / "input" / "loads"
+    output = args.output or args.base_dir / "output"
+    if args.start_date and args.end_date and args.start_date > args.end_date:
+        print(
+            f"error: --start-date {args.start_date} is after --end-date {args.end_date}",
+            file=sys.stderr,
+        )
+        return 2
+    with ThreadPoolExecutor(max_workers=2) as executor:
+        try:
+            loads = read_partitions(source, args.start_date, args.end_date)
+            config = PrepareConfig(args.validation_days, args.test_days, args.baseline_rows)
+            prepared = prepare(loads, config, args.end_date, executor)
+        except (FileNotFoundError, ValueError) as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
+        write_prepared(prepared, output, executor)
+    reasons = prepared.validation.summary()
+    print(json.dumps({"step": "prepare", "output": str(output), **prepared.summary}))
+    if reasons["quarantined"]:
+        print(
+            f"quarantined {reasons['quarantined']} of {reasons['rows']} rows: "
+            + ", ".join(f"{reason}={count}" for reason, count in reasons["by_reason"].items()),  # type: ignore[union-attr]
+            file=sys.stderr,
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
