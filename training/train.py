@@ -1,0 +1,314 @@
+"""Train entry point: XGBoost price model on prepared features (SageMaker training contract).
+
+Reads ``<base>/input/data/{train,validation,artifacts}`` and
+``<base>/input/config/hyperparameters.json``; writes the model directory ``<base>/model``
+(booster as UBJSON, feature spec, lane statistics, metadata); on error writes the reason to
+``<base>/output/failure`` and exits non-zero. ``<base>`` defaults to /opt/ml. Run as
+``python -m training.train`` (the container's ``train`` command).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import hashlib
+import json
+import os
+import shutil
+import sys
+import time
+import traceback
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow.parquet as pq
+import xgboost as xgb
+
+from processing.features import (
+    FEATURE_NAMES,
+    FEATURE_SPEC_FILE,
+    LANE_STATISTICS_FILE,
+    FeatureSpec,
+)
+from processing.model import METADATA_FILE, MODEL_FILE, from_price, to_price
+from processing.sagemaker_paths import (
+    ENV_MODEL_DIR,
+    FAILURE,
+    HYPERPARAMETERS,
+    INPUT_DATA,
+    ML_BASE,
+    MODEL,
+    channel_env,
+)
+
+CHANNELS = ("train", "validation", "artifacts")
+SUMMARY_FILE = "prepare_summary.json"
+
+
+class HyperparameterError(ValueError):
+    """A hyperparameter is unknown, has the wrong type, or is out of range."""
+
+
+@dataclass(frozen=True)
+class Hyperparameters:
+    """Training settings; SageMaker passes every value as a string, so each is parsed."""
+
+    num_round: int = 400
+    max_depth: int = 8
+    eta: float = 0.12
+    min_child_weight: float = 5.0
+    subsample: float = 0.8
+    colsample_bytree: float = 0.9
+    reg_lambda: float = 1.0
+    max_bin: int = 128
+    early_stopping_rounds: int = 25
+    nthread: int = 0
+    seed: int = 0
+
+    @staticmethod
+    def ranges() -> dict[str, tuple[float, float]]:
+        """Allowed range of each hyperparameter, inclusive."""
+        return {
+            "num_round": (1, 100_000),
+            "max_depth": (1, 20),
+            "eta": (1e-4, 1.0),
+            "min_child_weight": (0.0, 1e6),
+            "subsample": (0.05, 1.0),
+            "colsample_bytree": (0.05, 1.0),
+            "reg_lambda": (0.0, 1e6),
+            "max_bin": (8, 4096),
+            "early_stopping_rounds": (1, 10_000),
+            "nthread": (0, 1024),
+            "seed": (0, 2**31 - 1),
+        }
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any]) -> Hyperparameters:
+        """Parse and check hyperparameters; raise HyperparameterError naming the bad one."""
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        aliases = {"lambda": "reg_lambda", "learning_rate": "eta"}
+        parsed: dict[str, Any] = {}
+        for raw_name, raw_value in values.items():
+            name = aliases.get(raw_name, raw_name)
+            if name not in fields:
+                raise HyperparameterError(
+                    f"unknown hyperparameter {raw_name!r}; known: {', '.join(sorted(fields))}"
+                )
+            kind = int if fields[name].type in ("int", int) else float
+            try:
+                number = kind(str(raw_value).strip())
+            except ValueError:
+                raise HyperparameterError(
+                    f"hyperparameter {raw_name!r} must be {'an integer' if kind is int else 'a number'}, "
+                    f"got {raw_value!r}"
+                ) from None
+            low, high = cls.ranges()[name]
+            if not (low <= number <= high):
+                raise HyperparameterError(
+                    f"hyperparameter {raw_name!r}={raw_value!r} is outside [{low:g}, {high:g}]"
+                )
+            parsed[name] = number
+        return cls(**parsed)
+
+    def xgboost_params(self) -> dict[str, Any]:
+        """Booster parameters for xgb.train (everything but rounds and early stopping)."""
+        params: dict[str, Any] = {
+            "objective": "reg:squarederror",
+            "eval_metric": "rmse",
+            "tree_method": "hist",
+            "max_depth": self.max_depth,
+            "eta": self.eta,
+            "min_child_weight": self.min_child_weight,
+            "subsample": self.subsample,
+            "colsample_bytree": self.colsample_bytree,
+            "lambda": self.reg_lambda,
+            "max_bin": self.max_bin,
+            "seed": self.seed,
+        }
+        if self.nthread:
+            params["nthread"] = self.nthread
+        return params
+
+
+def read_split(directory: Path) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float64]]:
+    """Features (float32) and label of every ``*.parquet`` under ``directory``."""
+    files = sorted(directory.glob("*.parquet"))
+    if not files:
+        raise FileNotFoundError(f"no Parquet files in {directory}")
+    spec_columns = [FeatureSpec().label, *FEATURE_NAMES]
+    tables = []
+    for path in files:
+        table = pq.read_table(path, columns=None)
+        missing = [name for name in spec_columns if name not in table.column_names]
+        if missing:
+            raise ValueError(f"{path} lacks column(s) {', '.join(missing)}")
+        tables.append(table.select(spec_columns))
+    features = np.empty((sum(t.num_rows for t in tables), len(FEATURE_NAMES)), np.float32, "F")
+    label = np.empty(features.shape[0])
+    start = 0
+    for table in tables:
+        end = start + table.num_rows
+        label[start:end] = table.column(0).to_numpy()
+        for j in range(len(FEATURE_NAMES)):
+            features[start:end, j] = table.column(j + 1).to_numpy()
+        start = end
+    return features, label
+
+
+def mape(actual: npt.NDArray[np.float64], predicted: npt.NDArray[np.float64]) -> float:
+    """Mean absolute percentage error, as a fraction."""
+    return float(np.mean(np.abs(predicted - actual) / actual))
+
+
+def train(
+    train_dir: Path,
+    validation_dir: Path,
+    artifacts_dir: Path,
+    model_dir: Path,
+    hyperparameters: Hyperparameters,
+) -> dict[str, Any]:
+    """Train, save the model directory, and return its metadata."""
+    started = time.perf_counter()
+    spec = FeatureSpec.load(artifacts_dir / FEATURE_SPEC_FILE)
+    train_x, train_price = read_split(train_dir)
+    validation_x, validation_price = read_split(validation_dir)
+    for name, price in (("train", train_price), ("validation", validation_price)):
+        if len(price) == 0:
+            raise ValueError(f"the {name} split is empty")
+        if not np.all(price > 0):
+            raise ValueError(f"the {name} split has non-positive prices: was it validated?")
+    read_seconds = time.perf_counter() - started
+    dtrain = xgb.QuantileDMatrix(
+        train_x,
+        label=from_price(train_price, spec.label_transform),
+        feature_names=list(FEATURE_NAMES),
+        max_bin=hyperparameters.max_bin,
+    )
+    dvalidation = xgb.QuantileDMatrix(
+        validation_x,
+        label=from_price(validation_price, spec.label_transform),
+        feature_names=list(FEATURE_NAMES),
+        max_bin=hyperparameters.max_bin,
+        ref=dtrain,
+    )
+    fit_started = time.perf_counter()
+    booster = xgb.train(
+        hyperparameters.xgboost_params(),
+        dtrain,
+        num_boost_round=hyperparameters.num_round,
+        # Only the validation set is evaluated each round: scoring the training set too would
+        # add about a fifth to the fit time and tells little with early stopping in place.
+        evals=[(dvalidation, "validation")],
+        early_stopping_rounds=hyperparameters.early_stopping_rounds,
+        verbose_eval=50,
+    )
+    fit_seconds = time.perf_counter() - fit_started
+    best_iteration = int(booster.best_iteration)
+    booster = booster[: best_iteration + 1]
+    validation_predicted = to_price(
+        np.asarray(booster.inplace_predict(validation_x), dtype=np.float64),
+        spec.label_transform,
+    )
+
+    model_dir.mkdir(parents=True, exist_ok=True)
+    model_path = model_dir / MODEL_FILE
+    booster.save_model(str(model_path))
+    shutil.copyfile(artifacts_dir / LANE_STATISTICS_FILE, model_dir / LANE_STATISTICS_FILE)
+    shutil.copyfile(artifacts_dir / FEATURE_SPEC_FILE, model_dir / FEATURE_SPEC_FILE)
+    digest = hashlib.sha256(model_path.read_bytes())
+    digest.update((artifacts_dir / LANE_STATISTICS_FILE).read_bytes())
+    summary_path = artifacts_dir / SUMMARY_FILE
+    metadata: dict[str, Any] = {
+        "model_version": digest.hexdigest()[:16],
+        "framework": f"xgboost {xgb.__version__}",
+        "label_transform": spec.label_transform,
+        "best_iteration": best_iteration,
+        "trees": best_iteration + 1,
+        "train_rows": len(train_price),
+        "validation_rows": len(validation_price),
+        "validation_mape": round(mape(validation_price, validation_predicted), 6),
+        "hyperparameters": dataclasses.asdict(hyperparameters),
+        "seconds": {
+            "read": round(read_seconds, 3),
+            "fit": round(fit_seconds, 3),
+            "total": round(time.perf_counter() - started, 3),
+        },
+        "data": json.loads(summary_path.read_text()) if summary_path.exists() else {},
+    }
+    (model_dir / METADATA_FILE).write_text(json.dumps(metadata, indent=2) + "\n")
+    return metadata
+
+
+def _channel(args: argparse.Namespace, name: str) -> Path:
+    explicit: Path | None = getattr(args, name)
+    if explicit is not None:
+        return explicit
+    return Path(os.environ.get(channel_env(name), args.base_dir / INPUT_DATA / name))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Command-line interface of the training step."""
+    parser = argparse.ArgumentParser(prog="python -m training.train", description=__doc__)
+    parser.add_argument("--base-dir", type=Path, default=ML_BASE, help="default /opt/ml")
+    for channel in CHANNELS:
+        parser.add_argument(
+            f"--{channel}", type=Path, help=f"{channel} channel (default <base>/input/data/{channel})"
+        )
+    parser.add_argument("--model-dir", type=Path, help="model output (default <base>/model)")
+    parser.add_argument(
+        "--hyperparameters",
+        type=Path,
+        help="JSON file (default <base>/input/config/hyperparameters.json, optional)",
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run training; on any error write <base>/output/failure and return non-zero."""
+    args = build_parser().parse_args(argv)
+    base: Path = args.base_dir
+    failure = base / FAILURE
+    try:
+        hyperparameter_file = args.hyperparameters or base / HYPERPARAMETERS
+        values: dict[str, Any] = {}
+        if hyperparameter_file.exists():
+            try:
+                values = json.loads(hyperparameter_file.read_text())
+            except json.JSONDecodeError as error:
+                raise HyperparameterError(
+                    f"{hyperparameter_file} is not valid JSON: {error}"
+                ) from None
+            if not isinstance(values, dict):
+                raise HyperparameterError(f"{hyperparameter_file} must hold a JSON object")
+        hyperparameters = Hyperparameters.from_mapping(values)
+        model_dir = args.model_dir or Path(os.environ.get(ENV_MODEL_DIR, base / MODEL))
+        metadata = train(
+            _channel(args, "train"),
+            _channel(args, "validation"),
+            _channel(args, "artifacts"),
+            model_dir,
+            hyperparameters,
+        )
+    except (HyperparameterError, FileNotFoundError, ValueError) as error:
+        _write_failure(failure, f"{type(error).__name__}: {error}")
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except Exception as error:  # the failure file must explain any crash to SageMaker
+        _write_failure(failure, f"{type(error).__name__}: {error}\n{traceback.format_exc()}")
+        raise
+    print(json.dumps({"step": "train", "model_dir": str(model_dir), **metadata}))
+    return 0
+
+
+def _write_failure(path: Path, message: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # SageMaker shows the first 1024 characters as the job's FailureReason.
+    path.write_text(message)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
