@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import html
+import itertools
 import json
 import sys
 from collections.abc import Sequence
@@ -114,7 +115,7 @@ def _distance_band_labels(distance_km: FloatArray) -> npt.NDArray[np.str_]:
     edges = DISTANCE_BANDS_KM
     names = [
         f"{int(low):>4}-{int(high)} km" if high != float("inf") else f"{int(low):>4}+ km"
-        for low, high in zip(edges[:-1], edges[1:], strict=True)
+        for low, high in itertools.pairwise(edges)
     ]
     index = np.clip(np.searchsorted(edges, distance_km, side="right") - 1, 0, len(names) - 1)
     return np.array(names)[index]
@@ -163,7 +164,9 @@ def evaluate(model: PriceModel, test: pa.Table) -> Evaluation:
         pairs = np.array([f"{o}-{d}" for o, d in zip(origin, destination, strict=True)])
         names, counts = np.unique(pairs, return_counts=True)
         top = set(names[np.argsort(-counts, kind="stable")[:TOP_COUNTRY_PAIRS]])
-        pair_segments = _segments(np.where(np.isin(pairs, list(top)), pairs, "other"), predictions, actual)
+        pair_segments = _segments(
+            np.where(np.isin(pairs, list(top)), pairs, "other"), predictions, actual
+        )
         segments["country_pair"] = sorted(pair_segments, key=lambda s: -s.count)
     report: dict[str, Any] = {
         "version": 0.0,
@@ -177,9 +180,12 @@ def evaluate(model: PriceModel, test: pa.Table) -> Evaluation:
             f"mape_reduction_vs_{name}": 1.0 - model_mape / float(metrics[name]["mape"]["value"])
             for name in BASELINES
         },
-        "model": {"model_version": model.version, **{
-            key: model.metadata[key] for key in ("trees", "train_rows") if key in model.metadata
-        }},
+        "model": {
+            "model_version": model.version,
+            **{
+                key: model.metadata[key] for key in ("trees", "train_rows") if key in model.metadata
+            },
+        },
         "segments": {
             kind: [{"name": s.name, "count": s.count, "mape": s.mape} for s in values]
             for kind, values in segments.items()
@@ -211,8 +217,13 @@ def write_report(evaluation: Evaluation, directory: Path) -> Path:
     axes.scatter(actual[shown], predicted[shown], s=3, alpha=0.3)
     low, high = float(actual.min()), float(actual.max())
     axes.plot([low, high], [low, high], color="black", linewidth=1)
-    axes.set(xscale="log", yscale="log", xlabel="booked price (EUR)", ylabel="predicted (EUR)",
-             title="Predicted vs actual (test split)")
+    axes.set(
+        xscale="log",
+        yscale="log",
+        xlabel="booked price (EUR)",
+        ylabel="predicted (EUR)",
+        title="Predicted vs actual (test split)",
+    )
     figure.tight_layout()
     figure.savefig(directory / "predicted_vs_actual.png", dpi=100)
     plt.close(figure)
@@ -223,8 +234,12 @@ def write_report(evaluation: Evaluation, directory: Path) -> Path:
         positions = np.arange(len(segments))
         height = 0.8 / len(evaluation.predictions)
         for offset, source in enumerate(evaluation.predictions):
-            axes.barh(positions + offset * height, [100 * s.mape[source] for s in segments],
-                      height=height, label=source)
+            axes.barh(
+                positions + offset * height,
+                [100 * s.mape[source] for s in segments],
+                height=height,
+                label=source,
+            )
         axes.set_yticks(positions + 0.4 - height / 2, [s.name for s in segments])
         axes.invert_yaxis()
         axes.set(xlabel="MAPE (%)", title=f"Error by {kind.replace('_', ' ')}")
@@ -246,7 +261,8 @@ def write_report(evaluation: Evaluation, directory: Path) -> Path:
         for source, metrics in [("model", report), *report["baselines"].items()]
     )
     segment_tables = "".join(
-        f"<h2>By {html.escape(kind.replace('_', ' '))}</h2><table><tr><th>segment</th><th>loads</th>"
+        f"<h2>By {html.escape(kind.replace('_', ' '))}</h2>"
+        "<table><tr><th>segment</th><th>loads</th>"
         + "".join(f"<th>MAPE {html.escape(source)}</th>" for source in evaluation.predictions)
         + "</tr>"
         + "".join(

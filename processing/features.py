@@ -230,7 +230,8 @@ def fit_lane_statistics(
         table_values[:region_count, :region_count] = np.where(
             trusted, lanes, table_values[:region_count, :region_count]
         )
-        return table_values.ravel().astype(np.float32)
+        result: npt.NDArray[np.float32] = table_values.ravel().astype(np.float32)
+        return result
 
     counts = np.zeros((slots, slots), dtype=np.float32)
     counts[:region_count, :region_count] = lane_count.reshape(region_count, region_count)

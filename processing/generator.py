@@ -269,8 +269,10 @@ def _draw_block(
     origin_lon = cities.lon[origin] + 0.09 * scatter[1]
     destination_lat = cities.lat[destination] + 0.06 * scatter[2]
     destination_lon = cities.lon[destination] + 0.09 * scatter[3]
-    crow_flies = great_circle_km(origin_lat, origin_lon, destination_lat, destination_lon)
-    distance_km = np.round(np.maximum(crow_flies * market.lane_detour[pair], 5.0), 1)
+    crow_flies: FloatArray = great_circle_km(
+        origin_lat, origin_lon, destination_lat, destination_lon
+    ).astype(np.float64, copy=False)
+    distance_km: FloatArray = np.round(np.maximum(crow_flies * market.lane_detour[pair], 5.0), 1)
 
     # Posting time during the business day; lead time from same-day to two weeks ahead.
     uniforms = rng.random((6, rows))

@@ -6,6 +6,7 @@ import csv
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -14,6 +15,7 @@ DATA_DIR = Path(__file__).resolve().parent / "data"
 EARTH_RADIUS_KM = 6371.0088
 
 FloatArray = npt.NDArray[np.float64]
+AnyFloatArray = npt.NDArray[np.floating[Any]]
 
 
 @dataclass(frozen=True)
@@ -90,13 +92,13 @@ def load_cities() -> Cities:
 
 
 def great_circle_km(
-    lat1: FloatArray, lon1: FloatArray, lat2: FloatArray, lon2: FloatArray
-) -> FloatArray:
+    lat1: AnyFloatArray, lon1: AnyFloatArray, lat2: AnyFloatArray, lon2: AnyFloatArray
+) -> AnyFloatArray:
     """Haversine distance in km between points given in degrees (vectorised)."""
     phi1 = np.radians(lat1)
     phi2 = np.radians(lat2)
     half_dphi = (phi2 - phi1) * 0.5
     half_dlambda = np.radians(lon2 - lon1) * 0.5
     a = np.sin(half_dphi) ** 2 + np.cos(phi1) * np.cos(phi2) * np.sin(half_dlambda) ** 2
-    result: FloatArray = 2.0 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))
+    result: AnyFloatArray = 2.0 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))
     return result

@@ -219,7 +219,7 @@ def write_prepared(
 
     # Big splits are written as several files in parallel (Parquet encoding is single-threaded
     # per file); readers take every part-*.parquet of a split directory.
-    jobs = []
+    jobs: list[tuple[pa.Table, Path]] = []
     for name in SPLITS:
         table = prepared.splits[name]
         parts = max(1, min(WRITE_PARTS, table.num_rows // ROWS_PER_PART))
@@ -310,12 +310,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"error: {error}", file=sys.stderr)
             return 2
         write_prepared(prepared, output, executor)
-    reasons = prepared.validation.summary()
     print(json.dumps({"step": "prepare", "output": str(output), **prepared.summary}))
-    if reasons["quarantined"]:
+    checked = prepared.validation
+    if checked.quarantine.num_rows:
+        counts = ", ".join(
+            f"{reason}={count}" for reason, count in checked.reason_counts.items() if count
+        )
         print(
-            f"quarantined {reasons['quarantined']} of {reasons['rows']} rows: "
-            + ", ".join(f"{reason}={count}" for reason, count in reasons["by_reason"].items()),  # type: ignore[union-attr]
+            f"quarantined {checked.quarantine.num_rows} of {checked.total} rows: {counts}",
             file=sys.stderr,
         )
     return 0

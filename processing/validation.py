@@ -81,7 +81,7 @@ class ValidationResult:
     @property
     def total(self) -> int:
         """Rows that went in."""
-        return self.valid.num_rows + self.quarantine.num_rows
+        return int(self.valid.num_rows + self.quarantine.num_rows)
 
     def summary(self) -> dict[str, object]:
         """Counts for logs and reports: rows in, valid, quarantined, and by reason."""
@@ -95,8 +95,15 @@ class ValidationResult:
 
 @dataclass(frozen=True)
 class _Check:
+    """One rule: ``failing`` gives the rows that break it; ``detail`` explains each of them.
+
+    ``failing`` may instead return a function of the rows still valid after the earlier
+    checks (for rules about the relation between rows, such as repeated ids); its expensive
+    part still runs in parallel with the other checks.
+    """
+
     reason: str
-    failing: Callable[[], BoolArray]
+    failing: Callable[[], BoolArray | Callable[[BoolArray], BoolArray]]
     detail: Callable[[npt.NDArray[np.intp]], list[str]]
 
 
@@ -192,7 +199,8 @@ def _checks(table: pa.Table) -> list[_Check]:
             number(name).astype(np.float32)
             for name in ("origin_lat", "origin_lon", "destination_lat", "destination_lon")
         ]
-        return great_circle_km(*ends).astype(np.float64)
+        with np.errstate(invalid="ignore"):  # infinite coordinates: not_finite reports them
+            return great_circle_km(*ends).astype(np.float64)
 
     def coordinates_invalid() -> BoolArray:
         result: BoolArray = ~(
@@ -217,17 +225,31 @@ def _checks(table: pa.Table) -> list[_Check]:
         ) > MAX_FIXED_PRICE_EUR + MAX_PRICE_PER_KM_EUR * number("distance_km")
         return result
 
-    def duplicates() -> BoolArray:
-        # A stable sort puts equal ids next to each other in their original order, so every
-        # id equal to its predecessor in sorted order is a repeat of an earlier row. Sorting is
-        # much cheaper than hashing millions of strings, and ids mostly arrive sorted.
-        order = pc.sort_indices(table.column("load_id"))
-        ids = table.column("load_id").take(order)
-        repeats = pc.equal(ids.slice(1), ids.slice(0, len(ids) - 1)).fill_null(False)
-        result: BoolArray = np.zeros(table.num_rows, dtype=bool)
+    def duplicates() -> Callable[[BoolArray], BoolArray]:
+        # A stable sort puts equal ids next to each other in their original order. Sorting is
+        # much cheaper than hashing millions of strings, and ids mostly arrive sorted. Only
+        # rows that passed every other check count: a load whose first copy was rejected for
+        # a broken field and then resent with the same id keeps its corrected copy.
+        ids = table.column("load_id")
+        order = pc.sort_indices(ids).to_numpy()
+        sorted_ids = ids.take(pa.array(order))
+        same_as_previous = np.zeros(table.num_rows, dtype=bool)
         if table.num_rows > 1:
-            result[order.to_numpy()[1:][repeats.to_numpy(zero_copy_only=False)]] = True
-        return result
+            same_as_previous[1:] = (
+                pc.equal(sorted_ids.slice(1), sorted_ids.slice(0, table.num_rows - 1))
+                .fill_null(False)
+                .to_numpy(zero_copy_only=False)
+            )
+        group = np.cumsum(~same_as_previous)
+
+        def repeated(still_valid: BoolArray) -> BoolArray:
+            valid_order = order[still_valid[order]]
+            valid_group = group[still_valid[order]]
+            result: BoolArray = np.zeros(table.num_rows, dtype=bool)
+            result[valid_order[1:][valid_group[1:] == valid_group[:-1]]] = True
+            return result
+
+        return repeated
 
     def strings_detail(template: str, *names: str) -> Callable[[npt.NDArray[np.intp]], list[str]]:
         def detail(rows: npt.NDArray[np.intp]) -> list[str]:
@@ -274,7 +296,9 @@ def _checks(table: pa.Table) -> list[_Check]:
             "region_country_mismatch",
             region_mismatch,
             strings_detail(
-                "origin_region={!r}/origin_country={!r}, destination_region={!r}/destination_country={!r}: region must start with '<country>-'",
+                "origin_region={!r}/origin_country={!r}, "
+                "destination_region={!r}/destination_country={!r}: "
+                "a region must start with its country and '-'",
                 "origin_region",
                 "origin_country",
                 "destination_region",
@@ -285,7 +309,8 @@ def _checks(table: pa.Table) -> list[_Check]:
             "invalid_coordinates",
             coordinates_invalid,
             number_detail(
-                f"origin=({{:g}}, {{:g}}), destination=({{:g}}, {{:g}}): outside Europe (lat {LATITUDE_RANGE}, lon {LONGITUDE_RANGE})",
+                f"origin=({{:g}}, {{:g}}), destination=({{:g}}, {{:g}}): outside Europe "
+                f"(lat {LATITUDE_RANGE}, lon {LONGITUDE_RANGE})",
                 "origin_lat",
                 "origin_lon",
                 "destination_lat",
@@ -339,7 +364,8 @@ def _checks(table: pa.Table) -> list[_Check]:
             "price_out_of_range",
             price_too_high,
             number_detail(
-                f"price_eur={{:g}} exceeds {MAX_FIXED_PRICE_EUR:g} + {MAX_PRICE_PER_KM_EUR:g} EUR/km x distance_km={{:g}}",
+                f"price_eur={{:g}} exceeds {MAX_FIXED_PRICE_EUR:g} + "
+                f"{MAX_PRICE_PER_KM_EUR:g} EUR/km x distance_km={{:g}}",
                 "price_eur",
                 "distance_km",
             ),
@@ -371,8 +397,10 @@ def validate(table: pa.Table, executor: ThreadPoolExecutor | None = None) -> Val
         masks = list(executor.map(lambda check: check.failing(), checks))
     else:
         masks = [check.failing() for check in checks]
-    for code, (check, mask) in enumerate(zip(checks, masks, strict=True)):
-        failing = mask & (reason_code < 0)
+    for code, (check, outcome) in enumerate(zip(checks, masks, strict=True)):
+        still_valid = reason_code < 0
+        mask = outcome(still_valid) if callable(outcome) else outcome
+        failing = mask & still_valid
         failing_rows = np.flatnonzero(failing)
         counts[check.reason] = len(failing_rows)
         if len(failing_rows):

@@ -58,7 +58,7 @@ class Hyperparameters:
     """Training settings; SageMaker passes every value as a string, so each is parsed."""
 
     num_round: int = 400
-    max_depth: int = 8
+    max_depth: int = 7
     eta: float = 0.12
     min_child_weight: float = 5.0
     subsample: float = 0.8
@@ -102,9 +102,9 @@ class Hyperparameters:
             try:
                 number = kind(str(raw_value).strip())
             except ValueError:
+                expected = "an integer" if kind is int else "a number"
                 raise HyperparameterError(
-                    f"hyperparameter {raw_name!r} must be {'an integer' if kind is int else 'a number'}, "
-                    f"got {raw_value!r}"
+                    f"hyperparameter {raw_name!r} must be {expected}, got {raw_value!r}"
                 ) from None
             low, high = cls.ranges()[name]
             if not (low <= number <= high):
@@ -256,7 +256,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--base-dir", type=Path, default=ML_BASE, help="default /opt/ml")
     for channel in CHANNELS:
         parser.add_argument(
-            f"--{channel}", type=Path, help=f"{channel} channel (default <base>/input/data/{channel})"
+            f"--{channel}",
+            type=Path,
+            help=f"{channel} channel (default <base>/input/data/{channel})",
         )
     parser.add_argument("--model-dir", type=Path, help="model output (default <base>/model)")
     parser.add_argument(
