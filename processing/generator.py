@@ -272,7 +272,8 @@ def _draw_block(
     crow_flies: FloatArray = great_circle_km(
         origin_lat, origin_lon, destination_lat, destination_lon
     ).astype(np.float64, copy=False)
-    distance_km: FloatArray = np.round(np.maximum(crow_flies * market.lane_detour[pair], 5.0), 1)
+    detoured: FloatArray = np.maximum(crow_flies * market.lane_detour[pair], 5.0)
+    distance_km = detoured.round(1)
 
     # Posting time during the business day; lead time from same-day to two weeks ahead.
     uniforms = rng.random((6, rows))
