@@ -23,7 +23,8 @@ $(STAMP): $(UV) pyproject.toml uv.lock
 demo: $(STAMP)
 	$(BIN)/freight demo
 
-test: $(STAMP)
+# The quality gate, locally and in CI: lint, types, then every test.
+test: lint
 	$(BIN)/pytest
 
 lint: $(STAMP)
