@@ -11,14 +11,8 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from processing.features import (
-    COUNTRIES,
-    FEATURE_NAMES,
-    KG_PER_CHARGEABLE_LOADING_METER,
-    RAW_NUMERIC,
-    LaneStatistics,
-)
-from processing.schema import EQUIPMENT_TYPES, MAX_LOADING_METERS
+from processing.features import COUNTRIES, FEATURE_NAMES, RAW_NUMERIC, LaneStatistics
+from processing.schema import EQUIPMENT_TYPES, KG_PER_CHARGEABLE_LOADING_METER, MAX_LOADING_METERS
 
 
 def lookup_tables(statistics: LaneStatistics) -> tuple[pd.DataFrame, pd.DataFrame, pd.Series]:

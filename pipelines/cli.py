@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from processing.arguments import date, float_within, int_at_least
 from processing.generator import MarketConfig, generate
 from processing.lake import GlueTarget, write_partitions
 
@@ -23,36 +23,6 @@ DEMO_SEED = 7
 
 class UsageError(Exception):
     """A command-line value the user can fix; reported as ``error: ...`` with exit code 2."""
-
-
-def _date(value: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a date (YYYY-MM-DD)") from None
-
-
-def _int_at_least(minimum: int) -> Any:
-    def parse(value: str) -> int:
-        try:
-            number = int(value)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{value!r} is not an integer") from None
-        if number < minimum:
-            raise argparse.ArgumentTypeError(f"{value!r} must be at least {minimum}")
-        return number
-
-    return parse
-
-
-def _share(value: str) -> float:
-    try:
-        number = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a number") from None
-    if not 0.0 <= number <= 0.5:
-        raise argparse.ArgumentTypeError(f"{value!r} must be within [0, 0.5]")
-    return number
 
 
 def _progress(message: str) -> None:
@@ -101,7 +71,7 @@ def cmd_data_generate(args: argparse.Namespace) -> int:
 # -- freight demo -------------------------------------------------------------------------------
 
 
-def _run_step(name: str, main: Any, argv: list[str]) -> None:
+def _run_step(name: str, main: Callable[[Sequence[str] | None], int], argv: list[str]) -> None:
     started = time.perf_counter()
     code = main(argv)
     if code != 0:
@@ -198,13 +168,15 @@ def build_parser() -> argparse.ArgumentParser:
         dest="data_command", required=True, metavar="SUBCOMMAND"
     )
     generate_parser = data.add_parser("generate", help="generate daily load files")
-    generate_parser.add_argument("--days", type=_int_at_least(1), default=30)
-    generate_parser.add_argument("--rows-per-day", type=_int_at_least(1), default=10_000)
-    generate_parser.add_argument("--seed", type=_int_at_least(0), default=DEMO_SEED)
+    generate_parser.add_argument("--days", type=int_at_least(1), default=30)
+    generate_parser.add_argument("--rows-per-day", type=int_at_least(1), default=10_000)
+    generate_parser.add_argument("--seed", type=int_at_least(0), default=DEMO_SEED)
     generate_parser.add_argument(
-        "--start-date", type=_date, default=MarketConfig().start_date, help="first day"
+        "--start-date", type=date, default=MarketConfig().start_date, help="first day"
     )
-    generate_parser.add_argument("--dirty-share", type=_share, default=MarketConfig().dirty_share)
+    generate_parser.add_argument(
+        "--dirty-share", type=float_within(0.0, 0.5), default=MarketConfig().dirty_share
+    )
     generate_parser.add_argument(
         "--out", required=True, help="directory or s3://bucket/prefix for dt=YYYY-MM-DD files"
     )
@@ -214,9 +186,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser("demo", help="generate -> prepare -> train -> evaluate")
     demo.add_argument("--workdir", type=Path, default=DEFAULT_WORKDIR)
-    demo.add_argument("--days", type=_int_at_least(45), default=DEMO_DAYS)
-    demo.add_argument("--rows-per-day", type=_int_at_least(100), default=DEMO_ROWS_PER_DAY)
-    demo.add_argument("--seed", type=_int_at_least(0), default=DEMO_SEED)
+    demo.add_argument("--days", type=int_at_least(45), default=DEMO_DAYS)
+    demo.add_argument("--rows-per-day", type=int_at_least(100), default=DEMO_ROWS_PER_DAY)
+    demo.add_argument("--seed", type=int_at_least(0), default=DEMO_SEED)
     demo.set_defaults(handler=cmd_demo)
     return parser
 

@@ -21,7 +21,13 @@ import numpy.typing as npt
 import pyarrow as pa
 
 from processing.columns import UNKNOWN_CODE, encode, epoch_ms, floats
-from processing.schema import EQUIPMENT_TYPES, EUROPEAN_COUNTRIES, MAX_LOADING_METERS
+from processing.schema import (
+    EQUIPMENT_TYPES,
+    EUROPEAN_COUNTRIES,
+    KG_PER_CHARGEABLE_LOADING_METER,
+    MAX_LOADING_METERS,
+    MS_PER_HOUR,
+)
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -30,12 +36,8 @@ FeatureMatrix = npt.NDArray[np.float32]
 FEATURE_SPEC_FILE = "feature_spec.json"
 LANE_STATISTICS_FILE = "lane_statistics.npz"
 FEATURE_SPEC_VERSION = 1
-MS_PER_HOUR = 3_600_000
-MS_PER_DAY = 86_400_000
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 MILLISECOND = dt.timedelta(milliseconds=1)
-# Part loads heavier than this per loading metre are charged by weight (groupage convention).
-KG_PER_CHARGEABLE_LOADING_METER = 1_800.0
 # A lane (or country pair) needs this many training loads before its own median is trusted;
 # below it the next coarser level answers.
 MIN_LOADS_FOR_MEDIAN = 3

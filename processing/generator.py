@@ -28,7 +28,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from processing.geography import Cities, Countries, great_circle_km, load_cities, load_countries
-from processing.schema import EQUIPMENT_TYPES, LOAD_SCHEMA, MAX_LOADING_METERS, TIMESTAMP_TYPE
+from processing.schema import (
+    EQUIPMENT_TYPES,
+    KG_PER_CHARGEABLE_LOADING_METER,
+    LOAD_SCHEMA,
+    MAX_LOADING_METERS,
+    MS_PER_DAY,
+    MS_PER_HOUR,
+    TIMESTAMP_TYPE,
+)
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -65,9 +73,6 @@ LEAD_TIME_BUCKET_SPAN = np.array([22.0, 72.0, 240.0])
 MIN_TRAILER_SHARE = 0.16
 FULL_TRUCKLOAD_SHARE = 0.55
 EURO_PALLET_LOADING_METERS = 0.4
-# Weight per loading metre above which a part load is charged by weight (the common
-# 1 ldm = 1,750-1,850 kg conversion of European groupage tariffs).
-KG_PER_CHARGEABLE_LOADING_METER = 1_800.0
 # Channel tunnel or ferry for loads to or from Great Britain and Ireland.
 SEA_CROSSING_COUNTRIES = ("GB", "IE")
 SEA_CROSSING_EUR = 320.0
@@ -91,8 +96,6 @@ DIRTY_KINDS = (
 )
 NULLABLE_IN_DIRTY_DATA = ("origin_region", "weight_kg", "price_eur", "pickup_at", "equipment_type")
 SHIPPER_COUNT = 4_000
-MS_PER_HOUR = 3_600_000
-MS_PER_DAY = 86_400_000
 DAYS_1970_TO_2020 = 18_262
 BLOCK_ROWS = 1 << 17
 

@@ -27,6 +27,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from processing.arguments import date, int_at_least, positive_float
 from processing.columns import epoch_ms
 from processing.features import (
     FEATURE_NAMES,
@@ -39,10 +40,9 @@ from processing.features import (
 )
 from processing.lake import read_partitions
 from processing.sagemaker_paths import PROCESSING_BASE
-from processing.schema import EQUIPMENT_TYPES, LABEL, REQUEST_FIELDS
+from processing.schema import EQUIPMENT_TYPES, LABEL, MS_PER_DAY, REQUEST_FIELDS
 from processing.validation import ValidationResult, validate
 
-MS_PER_DAY = 86_400_000
 SPLITS = ("train", "validation", "test")
 # Columns kept beside the features in the test split, for error analysis by segment.
 CONTEXT_COLUMNS = (
@@ -249,44 +249,17 @@ def write_prepared(
     (artifacts / SUMMARY_FILE).write_text(json.dumps(prepared.summary, indent=2) + "\n")
 
 
-def _date(value: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a date (YYYY-MM-DD)") from None
-
-
-def _positive_float(value: str) -> float:
-    try:
-        number = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a number") from None
-    if not number > 0:
-        raise argparse.ArgumentTypeError(f"{value!r} must be positive")
-    return number
-
-
-def _positive_int(value: str) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not an integer") from None
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"{value!r} must be at least 1")
-    return number
-
-
 def build_parser() -> argparse.ArgumentParser:
     """Command-line interface of the prepare step."""
     parser = argparse.ArgumentParser(prog="python -m processing.prepare", description=__doc__)
     parser.add_argument("--base-dir", type=Path, default=PROCESSING_BASE)
     parser.add_argument("--input", type=Path, help="daily partitions (default <base>/input/loads)")
     parser.add_argument("--output", type=Path, help="output root (default <base>/output)")
-    parser.add_argument("--start-date", type=_date, help="first day of the window (inclusive)")
-    parser.add_argument("--end-date", type=_date, help="last day of the window (inclusive)")
-    parser.add_argument("--validation-days", type=_positive_float, default=14.0)
-    parser.add_argument("--test-days", type=_positive_float, default=14.0)
-    parser.add_argument("--baseline-rows", type=_positive_int, default=DEFAULT_BASELINE_ROWS)
+    parser.add_argument("--start-date", type=date, help="first day of the window (inclusive)")
+    parser.add_argument("--end-date", type=date, help="last day of the window (inclusive)")
+    parser.add_argument("--validation-days", type=positive_float, default=14.0)
+    parser.add_argument("--test-days", type=positive_float, default=14.0)
+    parser.add_argument("--baseline-rows", type=int_at_least(1), default=DEFAULT_BASELINE_ROWS)
     return parser
 
 

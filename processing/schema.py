@@ -82,6 +82,11 @@ LATITUDE_RANGE = (27.0, 72.0)
 LONGITUDE_RANGE = (-25.0, 45.0)
 
 TIMESTAMP_TYPE = pa.timestamp("ms", tz="UTC")
+MS_PER_HOUR = 3_600_000
+MS_PER_DAY = 86_400_000
+# Part loads heavier than this per loading metre are charged by weight: the common
+# 1 ldm = 1,750-1,850 kg conversion of European groupage tariffs.
+KG_PER_CHARGEABLE_LOADING_METER = 1_800.0
 
 
 @dataclass(frozen=True)
