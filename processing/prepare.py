@@ -23,7 +23,6 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
@@ -40,10 +39,12 @@ from processing.features import (
 )
 from processing.lake import read_partitions
 from processing.sagemaker_paths import PROCESSING_BASE
-from processing.schema import EQUIPMENT_TYPES, LABEL, MS_PER_DAY, REQUEST_FIELDS
+from processing.schema import EQUIPMENT_TYPES, FIELD_NAMES, LABEL, MS_PER_DAY, REQUEST_FIELDS
 from processing.validation import ValidationResult, validate
 
 SPLITS = ("train", "validation", "test")
+# What features, lane statistics and the baseline sample read from a load.
+SPLIT_INPUT_COLUMNS = tuple(name for name in FIELD_NAMES if name not in ("load_id", "shipper_id"))
 # Columns kept beside the features in the test split, for error analysis by segment.
 CONTEXT_COLUMNS = (
     "load_id",
@@ -52,6 +53,7 @@ CONTEXT_COLUMNS = (
     "origin_country",
     "destination_country",
 )
+CONTEXT_ONLY_COLUMNS = tuple(name for name in CONTEXT_COLUMNS if name not in SPLIT_INPUT_COLUMNS)
 WRITE_PARTS = 2
 ROWS_PER_PART = 250_000
 DICTIONARY_COLUMNS = frozenset(
@@ -102,30 +104,53 @@ class PreparedData:
 
 
 def split_masks(
-    table: pa.Table, config: PrepareConfig, window_end_ms: int
+    posted_ms: npt.NDArray[np.int64], config: PrepareConfig, window_end_ms: int
 ) -> dict[str, npt.NDArray[np.bool_]]:
     """Which loads fall in each split by posting time: train, validation, then test."""
-    posted = epoch_ms(table.column("posted_at"))
     test_start = window_end_ms - int(config.test_days * MS_PER_DAY)
     validation_start = test_start - int(config.validation_days * MS_PER_DAY)
     return {
-        "train": posted < validation_start,
-        "validation": (posted >= validation_start) & (posted < test_start),
-        "test": posted >= test_start,
+        "train": posted_ms < validation_start,
+        "validation": (posted_ms >= validation_start) & (posted_ms < test_start),
+        "test": posted_ms >= test_start,
     }
 
 
+def window_end_ms(
+    checked: ValidationResult, window_end: dt.date | None = None
+) -> tuple[int, npt.NDArray[np.int64]]:
+    """Midnight after ``window_end`` (default: after the last valid posting), in epoch ms.
+
+    Also returns the posting times, which the split needs next.
+    """
+    posted_ms = epoch_ms(checked.table.column("posted_at"))
+    if window_end is None:
+        last_posted_ms = int(posted_ms[checked.valid_mask].max())
+        return (last_posted_ms // MS_PER_DAY + 1) * MS_PER_DAY, posted_ms
+    return (window_end - dt.date(1970, 1, 1)).days * MS_PER_DAY + MS_PER_DAY, posted_ms
+
+
 def split_by_time(
-    table: pa.Table, config: PrepareConfig, window_end_ms: int
+    checked: ValidationResult,
+    config: PrepareConfig,
+    end_ms: int,
+    posted_ms: npt.NDArray[np.int64],
 ) -> dict[str, pa.Table]:
-    """Split loads by posting time: [..., validation start), [validation, test), [test, end)."""
-    masks = split_masks(table, config, window_end_ms)
-    splits = {name: table.filter(pa.array(mask)) for name, mask in masks.items()}
+    """Split the valid loads by posting time: [..., validation), [validation, test), [test, end).
+
+    Each split keeps the columns features need (and, for test, the context columns): the ids
+    and other wide strings are not copied for the big training split.
+    """
+    masks = split_masks(posted_ms, config, end_ms)
+    splits = {}
+    for name, mask in masks.items():
+        columns = [*SPLIT_INPUT_COLUMNS, *(CONTEXT_ONLY_COLUMNS if name == "test" else ())]
+        splits[name] = checked.table.select(columns).filter(pa.array(mask & checked.valid_mask))
     empty = [name for name, part in splits.items() if part.num_rows == 0]
     if empty:
         raise ValueError(
             f"split(s) {', '.join(empty)} would be empty: the window has "
-            f"{table.num_rows} valid loads; shorten --validation-days/--test-days "
+            f"{checked.valid_count} valid loads; shorten --validation-days/--test-days "
             f"({config.validation_days:g}/{config.test_days:g}) or widen the window"
         )
     return splits
@@ -176,14 +201,10 @@ def prepare(
     """Validate, split by time, fit lane statistics on train, and featurise every split."""
     started = time.perf_counter()
     checked = validate(loads, executor)
-    if checked.valid.num_rows == 0:
+    if checked.valid_count == 0:
         raise ValueError(f"no valid loads among {checked.total} rows: {checked.summary()}")
-    if window_end is None:
-        last_posted_ms = int(pc.max(checked.valid.column("posted_at")).cast(pa.int64()).as_py())
-        window_end_ms = (last_posted_ms // MS_PER_DAY + 1) * MS_PER_DAY
-    else:
-        window_end_ms = (window_end - dt.date(1970, 1, 1)).days * MS_PER_DAY + MS_PER_DAY
-    raw_splits = split_by_time(checked.valid, config, window_end_ms)
+    end_ms, posted_ms = window_end_ms(checked, window_end)
+    raw_splits = split_by_time(checked, config, end_ms, posted_ms)
     statistics = fit_lane_statistics(raw_splits["train"], executor)
     builder = FeatureBuilder(statistics)
     splits = {
@@ -194,7 +215,7 @@ def prepare(
     }
     summary: dict[str, object] = {
         "validation": checked.summary(),
-        "window_end": dt.datetime.fromtimestamp(window_end_ms / 1000, dt.UTC).isoformat(),
+        "window_end": dt.datetime.fromtimestamp(end_ms / 1000, dt.UTC).isoformat(),
         "rows": {name: part.num_rows for name, part in splits.items()},
         "lanes_with_statistics": int((statistics.lane_load_count > 0).sum()),
         "regions": len(statistics.regions),

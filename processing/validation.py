@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, cached_property
 
 import numpy as np
 import numpy.typing as npt
@@ -72,22 +72,38 @@ REASONS: tuple[str, ...] = (
 
 @dataclass(frozen=True)
 class ValidationResult:
-    """Valid rows (contract schema), quarantined rows (plus reason and detail) and counts."""
+    """The checked batch, which of its rows are valid, the quarantine and counts by reason.
 
-    valid: pa.Table
+    ``valid`` (the valid rows as a table) is built on first use: callers that go on to
+    select columns or split rows can work from ``table`` and ``valid_mask`` and copy the
+    batch once instead of twice.
+    """
+
+    table: pa.Table
+    valid_mask: npt.NDArray[np.bool_]
     quarantine: pa.Table
     reason_counts: dict[str, int]
+
+    @cached_property
+    def valid(self) -> pa.Table:
+        """The valid rows, in input order, in the contract schema."""
+        return self.table.filter(pa.array(self.valid_mask))
 
     @property
     def total(self) -> int:
         """Rows that went in."""
-        return int(self.valid.num_rows + self.quarantine.num_rows)
+        return int(self.table.num_rows)
+
+    @property
+    def valid_count(self) -> int:
+        """Rows that passed every check."""
+        return int(self.valid_mask.sum())
 
     def summary(self) -> dict[str, object]:
         """Counts for logs and reports: rows in, valid, quarantined, and by reason."""
         return {
             "rows": self.total,
-            "valid": self.valid.num_rows,
+            "valid": self.valid_count,
             "quarantined": self.quarantine.num_rows,
             "by_reason": {reason: count for reason, count in self.reason_counts.items() if count},
         }
@@ -408,7 +424,6 @@ def validate(table: pa.Table, executor: ThreadPoolExecutor | None = None) -> Val
             for row, text in zip(failing_rows, check.detail(failing_rows), strict=True):
                 details[int(row)] = text
     valid_mask = reason_code < 0
-    valid = table.filter(pa.array(valid_mask))
     quarantined_rows = np.flatnonzero(~valid_mask)
     quarantine = table.take(pa.array(quarantined_rows))
     quarantine = quarantine.append_column(
@@ -418,4 +433,6 @@ def validate(table: pa.Table, executor: ThreadPoolExecutor | None = None) -> Val
         QUARANTINE_DETAIL,
         pa.array([details[int(row)] for row in quarantined_rows], type=pa.string()),
     )
-    return ValidationResult(valid=valid, quarantine=quarantine, reason_counts=counts)
+    return ValidationResult(
+        table=table, valid_mask=valid_mask, quarantine=quarantine, reason_counts=counts
+    )
