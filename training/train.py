@@ -302,7 +302,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as error:  # the failure file must explain any crash to SageMaker
         _write_failure(failure, f"{type(error).__name__}: {error}\n{traceback.format_exc()}")
         raise
-    print(json.dumps({"step": "train", "model_dir": str(model_dir), **metadata}))
+    headline = ("model_version", "trees", "train_rows", "validation_mape", "seconds")
+    print(
+        json.dumps(
+            {"step": "train", "model_dir": str(model_dir)}
+            | {key: metadata[key] for key in headline}
+        )
+    )
     return 0
 
 
