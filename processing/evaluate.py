@@ -23,9 +23,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from processing.features import FEATURE_INDEX, FEATURE_NAMES
+from processing.lake import read_parquet_directory
 from processing.model import PriceModel
 from processing.sagemaker_paths import PROCESSING_BASE
 from processing.schema import LABEL
@@ -194,14 +194,6 @@ def evaluate(model: PriceModel, test: pa.Table) -> Evaluation:
     return Evaluation(report=report, actual=actual, predictions=predictions, segments=segments)
 
 
-def read_test_split(directory: Path) -> pa.Table:
-    """Every ``*.parquet`` file under ``directory`` as one table."""
-    files = sorted(directory.glob("*.parquet"))
-    if not files:
-        raise FileNotFoundError(f"no Parquet files in test split directory {directory}")
-    return pa.concat_tables([pq.read_table(path) for path in files])
-
-
 def write_report(evaluation: Evaluation, directory: Path) -> Path:
     """Write index.html with PNG plots: predicted vs actual, and errors by segment."""
     import matplotlib
@@ -316,7 +308,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     output = args.output or base / "evaluation"
     try:
         model = PriceModel.load(args.model or base / "input" / "model")
-        evaluation = evaluate(model, read_test_split(args.test or base / "input" / "test"))
+        evaluation = evaluate(model, read_parquet_directory(args.test or base / "input" / "test"))
     except (FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

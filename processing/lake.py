@@ -182,3 +182,18 @@ def read_partitions(
         window = f"{start or 'the beginning'} to {end or 'the end'}"
         raise FileNotFoundError(f"no daily partitions under {root} from {window}")
     return pa.concat_tables(tables)
+
+
+def read_parquet_directory(directory: Path, columns: Sequence[str] | None = None) -> pa.Table:
+    """Every ``*.parquet`` file directly under ``directory`` (in name order) as one table."""
+    files = sorted(directory.glob("*.parquet"))
+    if not files:
+        raise FileNotFoundError(f"no Parquet files in {directory}")
+    tables = []
+    for path in files:
+        table = pq.read_table(path)
+        missing = [name for name in columns or () if name not in table.column_names]
+        if missing:
+            raise ValueError(f"{path} lacks column(s) {', '.join(missing)}")
+        tables.append(table.select(list(columns)) if columns else table)
+    return pa.concat_tables(tables)

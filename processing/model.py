@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import tarfile
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,8 @@ from processing.features import (
 MODEL_FILE = "xgboost-model.ubj"
 METADATA_FILE = "model_metadata.json"
 REQUIRED_FILES = (MODEL_FILE, FEATURE_SPEC_FILE, LANE_STATISTICS_FILE)
+
+FloatArray = npt.NDArray[np.float64]
 
 
 def resolve_model_dir(path: Path, scratch: Path | None = None) -> Path:
@@ -100,21 +102,29 @@ class PriceModel:
         return self.predict_features(self.builder.from_table(loads))
 
 
-def to_price(raw: npt.NDArray[np.float64], label_transform: str) -> npt.NDArray[np.float64]:
+# Label transform name -> (price to model target, model output to price).
+_LABEL_TRANSFORMS: dict[
+    str, tuple[Callable[[FloatArray], FloatArray], Callable[[FloatArray], FloatArray]]
+] = {
+    "log": (np.log, np.exp),
+    "identity": (np.asarray, np.asarray),
+}
+
+
+def _label_transform(
+    name: str,
+) -> tuple[Callable[[FloatArray], FloatArray], Callable[[FloatArray], FloatArray]]:
+    try:
+        return _LABEL_TRANSFORMS[name]
+    except KeyError:
+        raise ValueError(f"unknown label_transform {name!r} in the feature spec") from None
+
+
+def to_price(raw: FloatArray, label_transform: str) -> FloatArray:
     """Undo the label transform applied in training."""
-    if label_transform == "log":
-        result: npt.NDArray[np.float64] = np.exp(raw)
-        return result
-    if label_transform == "identity":
-        return raw
-    raise ValueError(f"unknown label_transform {label_transform!r} in the feature spec")
+    return _label_transform(label_transform)[1](raw)
 
 
-def from_price(price: npt.NDArray[np.float64], label_transform: str) -> npt.NDArray[np.float64]:
+def from_price(price: FloatArray, label_transform: str) -> FloatArray:
     """Apply the label transform used in training."""
-    if label_transform == "log":
-        result: npt.NDArray[np.float64] = np.log(price)
-        return result
-    if label_transform == "identity":
-        return price
-    raise ValueError(f"unknown label_transform {label_transform!r} in the feature spec")
+    return _label_transform(label_transform)[0](price)

@@ -25,7 +25,6 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-import pyarrow.parquet as pq
 import xgboost as xgb
 
 from processing.features import (
@@ -34,6 +33,7 @@ from processing.features import (
     LANE_STATISTICS_FILE,
     FeatureSpec,
 )
+from processing.lake import read_parquet_directory
 from processing.model import METADATA_FILE, MODEL_FILE, from_price, to_price
 from processing.sagemaker_paths import (
     ENV_MODEL_DIR,
@@ -136,27 +136,11 @@ class Hyperparameters:
 
 def read_split(directory: Path) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float64]]:
     """Features (float32) and label of every ``*.parquet`` under ``directory``."""
-    files = sorted(directory.glob("*.parquet"))
-    if not files:
-        raise FileNotFoundError(f"no Parquet files in {directory}")
-    spec_columns = [FeatureSpec().label, *FEATURE_NAMES]
-    tables = []
-    for path in files:
-        table = pq.read_table(path, columns=None)
-        missing = [name for name in spec_columns if name not in table.column_names]
-        if missing:
-            raise ValueError(f"{path} lacks column(s) {', '.join(missing)}")
-        tables.append(table.select(spec_columns))
-    features = np.empty((sum(t.num_rows for t in tables), len(FEATURE_NAMES)), np.float32, "F")
-    label = np.empty(features.shape[0])
-    start = 0
-    for table in tables:
-        end = start + table.num_rows
-        label[start:end] = table.column(0).to_numpy()
-        for j in range(len(FEATURE_NAMES)):
-            features[start:end, j] = table.column(j + 1).to_numpy()
-        start = end
-    return features, label
+    table = read_parquet_directory(directory, [FeatureSpec().label, *FEATURE_NAMES])
+    features = np.empty((table.num_rows, len(FEATURE_NAMES)), np.float32, "F")
+    for j in range(len(FEATURE_NAMES)):
+        features[:, j] = table.column(j + 1).to_numpy()
+    return features, table.column(0).to_numpy().astype(np.float64)
 
 
 def mape(actual: npt.NDArray[np.float64], predicted: npt.NDArray[np.float64]) -> float:
