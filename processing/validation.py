@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import math
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cache, cached_property
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -13,7 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from processing.columns import UNKNOWN_CODE, encode, encode_with, epoch_ms, floats, null_mask
-from processing.geography import great_circle_km
+from processing.geography import EARTH_RADIUS_KM, great_circle_km
 from processing.schema import (
     EQUIPMENT_TYPES,
     EUROPEAN_COUNTRIES,
@@ -436,3 +438,110 @@ def validate(table: pa.Table, executor: ThreadPoolExecutor | None = None) -> Val
     return ValidationResult(
         table=table, valid_mask=valid_mask, quarantine=quarantine, reason_counts=counts
     )
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Why one load fails validation: the reason code, the field at fault, a message."""
+
+    reason: str
+    field: str
+    message: str
+
+
+def _straight_line_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    phi1, phi2 = math.radians(lat1), math.radians(lat2)
+    a = (
+        math.sin((phi2 - phi1) / 2) ** 2
+        + math.cos(phi1) * math.cos(phi2) * math.sin(math.radians(lon2 - lon1) / 2) ** 2
+    )
+    return 2.0 * EARTH_RADIUS_KM * math.asin(math.sqrt(min(max(a, 0.0), 1.0)))
+
+
+def check_request(load: Mapping[str, Any]) -> Problem | None:
+    """The first rule of :data:`REASONS` that one price request breaks, or None.
+
+    The same rules as :func:`validate`, for one load without id and price, as the server
+    receives it: numbers as float, timestamps as epoch ms, the request fields all present and
+    of the right Python type (the parser checks that). A test holds both implementations to the
+    same verdicts.
+    """
+    for name in _REQUEST_NUMBERS:
+        if not math.isfinite(load[name]):
+            return Problem("not_finite", name, f"{name} must be a finite number, got {load[name]}")
+    if load["equipment_type"] not in EQUIPMENT_TYPES:
+        return Problem(
+            "unknown_equipment",
+            "equipment_type",
+            f"equipment_type {load['equipment_type']!r} is not one of {', '.join(EQUIPMENT_TYPES)}",
+        )
+    for end in ("origin", "destination"):
+        if load[f"{end}_country"] not in EUROPEAN_COUNTRIES:
+            return Problem(
+                "unknown_country",
+                f"{end}_country",
+                f"{end}_country {load[f'{end}_country']!r} is not a served European country "
+                "(ISO 3166-1 alpha-2)",
+            )
+    for end in ("origin", "destination"):
+        region, country = load[f"{end}_region"], load[f"{end}_country"]
+        if not (region.startswith(f"{country}-") and len(region) > 3):
+            return Problem(
+                "region_country_mismatch",
+                f"{end}_region",
+                f"{end}_region {region!r} must start with its country and '-', e.g. '{country}-10'",
+            )
+    for name in ("origin_lat", "destination_lat", "origin_lon", "destination_lon"):
+        low, high = LATITUDE_RANGE if name.endswith("lat") else LONGITUDE_RANGE
+        if not low <= load[name] <= high:
+            return Problem(
+                "invalid_coordinates", name, f"{name}={load[name]:g} is outside [{low:g}, {high:g}]"
+            )
+    straight = _straight_line_km(
+        load["origin_lat"], load["origin_lon"], load["destination_lat"], load["destination_lon"]
+    )
+    if straight < SAME_PLACE_KM:
+        return Problem(
+            "origin_equals_destination",
+            "destination_lat",
+            f"origin and destination are within {SAME_PLACE_KM:g} km of each other",
+        )
+    distance = load["distance_km"]
+    if not MIN_DISTANCE_KM <= distance <= MAX_DISTANCE_KM:
+        return Problem(
+            "distance_out_of_range",
+            "distance_km",
+            f"distance_km={distance:g} is outside [{MIN_DISTANCE_KM:g}, {MAX_DISTANCE_KM:g}]",
+        )
+    if distance < MIN_DETOUR_RATIO * straight:
+        return Problem(
+            "distance_shorter_than_straight_line",
+            "distance_km",
+            f"distance_km={distance:g} is shorter than the straight line of {straight:.1f} km",
+        )
+    if not MIN_WEIGHT_KG <= load["weight_kg"] <= MAX_WEIGHT_KG:
+        return Problem(
+            "weight_out_of_range",
+            "weight_kg",
+            f"weight_kg={load['weight_kg']:g} is outside [{MIN_WEIGHT_KG:g}, {MAX_WEIGHT_KG:g}]",
+        )
+    if not 0.0 < load["loading_meters"] <= MAX_LOADING_METERS:
+        return Problem(
+            "loading_meters_out_of_range",
+            "loading_meters",
+            f"loading_meters={load['loading_meters']:g} is outside (0, {MAX_LOADING_METERS:g}]",
+        )
+    if load["pickup_at"] < load["posted_at"]:
+        return Problem("pickup_before_posting", "pickup_at", "pickup_at is before posted_at")
+    return None
+
+
+_REQUEST_NUMBERS = (
+    "origin_lat",
+    "origin_lon",
+    "destination_lat",
+    "destination_lon",
+    "distance_km",
+    "weight_kg",
+    "loading_meters",
+)

@@ -34,7 +34,15 @@ from processing.features import (
     FeatureSpec,
 )
 from processing.lake import read_parquet_directory
-from processing.model import METADATA_FILE, MODEL_FILE, from_price, to_price
+from processing.model import (
+    METADATA_FILE,
+    MODEL_FILE,
+    ONNX_FILE,
+    ONNX_INPUT,
+    export_onnx,
+    from_price,
+    to_price,
+)
 from processing.sagemaker_paths import (
     ENV_MODEL_DIR,
     FAILURE,
@@ -46,6 +54,10 @@ from processing.sagemaker_paths import (
 )
 
 CHANNELS = ("train", "validation", "artifacts")
+# Share of validation loads whose price falls inside the reported prediction interval.
+INTERVAL_COVERAGE = 0.8
+ONNX_CHECK_ROWS = 20_000
+ONNX_MAX_RELATIVE_DIFFERENCE = 1e-4
 SUMMARY_FILE = "prepare_summary.json"
 
 
@@ -201,6 +213,8 @@ def train(
     model_dir.mkdir(parents=True, exist_ok=True)
     model_path = model_dir / MODEL_FILE
     booster.save_model(str(model_path))
+    onnx = _export_checked_onnx(booster, model_dir / ONNX_FILE, validation_x)
+    log_residuals = np.log(validation_price) - np.log(validation_predicted)
     shutil.copyfile(artifacts_dir / LANE_STATISTICS_FILE, model_dir / LANE_STATISTICS_FILE)
     shutil.copyfile(artifacts_dir / FEATURE_SPEC_FILE, model_dir / FEATURE_SPEC_FILE)
     digest = hashlib.sha256(model_path.read_bytes())
@@ -215,6 +229,13 @@ def train(
         "train_rows": len(train_price),
         "validation_rows": len(validation_price),
         "validation_mape": round(mape(validation_price, validation_predicted), 6),
+        "prediction_interval": {
+            "coverage": INTERVAL_COVERAGE,
+            "log_residual_low": float(np.quantile(log_residuals, (1 - INTERVAL_COVERAGE) / 2)),
+            "log_residual_high": float(np.quantile(log_residuals, (1 + INTERVAL_COVERAGE) / 2)),
+            "source": "quantiles of log(actual / predicted) on the validation split",
+        },
+        "onnx": onnx,
         "hyperparameters": dataclasses.asdict(hyperparameters),
         "seconds": {
             "read": round(read_seconds, 3),
@@ -225,6 +246,36 @@ def train(
     }
     (model_dir / METADATA_FILE).write_text(json.dumps(metadata, indent=2) + "\n")
     return metadata
+
+
+def _export_checked_onnx(
+    booster: xgb.Booster, path: Path, features: npt.NDArray[np.float32]
+) -> dict[str, Any]:
+    """Write the ONNX twin if it prices like the booster (relative difference <= 1e-4).
+
+    Otherwise no ONNX file is written and serving uses xgboost alone; the reason is recorded.
+    """
+    sample = np.ascontiguousarray(features[:ONNX_CHECK_ROWS])
+    try:
+        export_onnx(booster, path, features.shape[1])
+        session = _onnx_check_session(path)
+        onnx_raw = session.run(None, {ONNX_INPUT: sample})[0].reshape(-1).astype(np.float64)
+    except Exception as error:  # the booster alone still serves; say why in the metadata
+        path.unlink(missing_ok=True)
+        return {"exported": False, "reason": f"{type(error).__name__}: {error}"}
+    reference = np.asarray(booster.inplace_predict(sample), dtype=np.float64)
+    # In log space, a difference d is a relative price difference of exp(d) - 1.
+    worst = float(np.expm1(np.abs(onnx_raw - reference)).max())
+    if worst > ONNX_MAX_RELATIVE_DIFFERENCE:
+        path.unlink()
+        return {"exported": False, "reason": f"max relative price difference {worst:.2e}"}
+    return {"exported": True, "checked_rows": len(sample), "max_relative_difference": worst}
+
+
+def _onnx_check_session(path: Path) -> Any:
+    import onnxruntime
+
+    return onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
 
 
 def _channel(args: argparse.Namespace, name: str) -> Path:
@@ -300,6 +351,11 @@ def _write_failure(path: Path, message: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     # SageMaker shows the first 1024 characters as the job's FailureReason.
     path.write_text(message)
+
+
+def console_main() -> None:
+    """The container's ``train`` command: SageMaker runs ``docker run IMAGE train``."""
+    sys.exit(main(sys.argv[1:]))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,387 @@
+"""The price-quote server: SageMaker's hosting contract over a plain ASGI app on uvicorn.
+
+Routes: ``GET /ping`` (200 once the model is loaded, else 503), ``POST /invocations`` (the
+container contract), and ``POST /endpoints/{name}/invocations``, the SageMaker Runtime API
+path, so that ``boto3.client("sagemaker-runtime", endpoint_url=...).invoke_endpoint`` works
+against a local server unchanged. On that path errors are wrapped the way SageMaker wraps a
+container's errors (HTTP 424 ``ModelError`` with the original status and message).
+
+Each worker process loads the model once at start-up and scores on its event loop (one
+worker per core); uvicorn drains in-flight requests on SIGTERM.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import re
+import sys
+import time
+import traceback
+import uuid
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from inference.hooks import input_fn, model_fn, output_fn, predict_fn
+from inference.parsing import RequestError
+from processing.model import PriceModel
+from processing.sagemaker_paths import ENV_BIND_TO_PORT, ML_BASE, MODEL
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+DEFAULT_PORT = 8080
+DEFAULT_MAX_BODY_BYTES = 6 * 1024 * 1024  # SageMaker's InvokeEndpoint payload limit
+ENV_WORKERS = "SAGEMAKER_MODEL_SERVER_WORKERS"
+ENV_TIMEOUT = "SAGEMAKER_MODEL_SERVER_TIMEOUT"
+ENV_MODEL_DIR = "FREIGHT_MODEL_DIR"
+ENV_MAX_BODY_BYTES = "FREIGHT_MAX_BODY_BYTES"
+ENV_ENDPOINT_NAME = "FREIGHT_ENDPOINT_NAME"
+ENV_ACCESS_LOG = "FREIGHT_ACCESS_LOG"
+ENV_HOST = "FREIGHT_HOST"
+INFERENCE_ID_HEADER = b"x-amzn-sagemaker-inference-id"
+REQUEST_ID_HEADER = b"x-request-id"
+RUNTIME_PATH = re.compile(r"^/endpoints/([^/]+)/invocations$")
+PRODUCTION_VARIANT = "AllTraffic"
+
+logger = logging.getLogger("freight.inference")
+
+
+class SettingsError(ValueError):
+    """A server setting (flag or environment variable) is invalid; the message names it."""
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """How to run the server; from flags (``freight serve``) or from SageMaker's environment."""
+
+    model_dir: Path = ML_BASE / MODEL
+    host: str = "0.0.0.0"
+    port: int = DEFAULT_PORT
+    workers: int = field(default_factory=lambda: os.cpu_count() or 1)
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    endpoint_name: str | None = None
+    access_log: bool = False
+    timeout_seconds: int = 60
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.port <= 65535:
+            raise SettingsError(f"port must be within 1-65535, got {self.port}")
+        if self.workers < 1:
+            raise SettingsError(f"workers must be at least 1, got {self.workers}")
+        if self.max_body_bytes < 1:
+            raise SettingsError(f"max_body_bytes must be positive, got {self.max_body_bytes}")
+        if self.timeout_seconds < 1:
+            raise SettingsError(f"timeout_seconds must be positive, got {self.timeout_seconds}")
+
+    @classmethod
+    def from_environment(cls, environment: Mapping[str, str]) -> ServerSettings:
+        """Settings from SageMaker's variables (and ours, prefixed FREIGHT_)."""
+
+        def integer(name: str, default: int) -> int:
+            raw = environment.get(name)
+            if raw is None or not raw.strip():
+                return default
+            try:
+                return int(raw)
+            except ValueError:
+                raise SettingsError(f"{name} must be an integer, got {raw!r}") from None
+
+        return cls(
+            model_dir=Path(environment.get(ENV_MODEL_DIR) or ML_BASE / MODEL),
+            host=environment.get(ENV_HOST, "0.0.0.0"),
+            port=integer(ENV_BIND_TO_PORT, DEFAULT_PORT),
+            workers=integer(ENV_WORKERS, os.cpu_count() or 1),
+            max_body_bytes=integer(ENV_MAX_BODY_BYTES, DEFAULT_MAX_BODY_BYTES),
+            endpoint_name=environment.get(ENV_ENDPOINT_NAME) or None,
+            access_log=environment.get(ENV_ACCESS_LOG, "").lower() in ("1", "true", "yes"),
+            timeout_seconds=integer(ENV_TIMEOUT, 60),
+        )
+
+    def to_environment(self) -> dict[str, str]:
+        """The variables that :meth:`from_environment` reads back (for worker processes)."""
+        return {
+            ENV_MODEL_DIR: str(self.model_dir),
+            ENV_HOST: self.host,
+            ENV_BIND_TO_PORT: str(self.port),
+            ENV_WORKERS: str(self.workers),
+            ENV_MAX_BODY_BYTES: str(self.max_body_bytes),
+            ENV_ENDPOINT_NAME: self.endpoint_name or "",
+            ENV_ACCESS_LOG: "1" if self.access_log else "",
+            ENV_TIMEOUT: str(self.timeout_seconds),
+        }
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per log line: time, level, logger, message and structured extras."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        """Render ``record`` with the ``fields`` dict passed as ``extra``."""
+        entry: dict[str, Any] = {
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+            + f".{int(record.msecs):03d}Z",
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        entry.update(getattr(record, "fields", {}))
+        if record.exc_info:
+            entry["exception"] = "".join(traceback.format_exception(*record.exc_info))
+        return json.dumps(entry, default=str)
+
+
+def configure_logging(level: int = logging.INFO) -> None:
+    """Send the server's logs to stdout as JSON lines (CloudWatch Logs reads them as such)."""
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(JsonFormatter())
+    logger.handlers[:] = [handler]
+    logger.setLevel(level)
+    logger.propagate = False
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return str(value.decode("latin-1"))
+    return None
+
+
+class PricingApp:
+    """The ASGI application; ``model`` may be given (tests) or is loaded at start-up."""
+
+    def __init__(self, settings: ServerSettings, model: PriceModel | None = None) -> None:
+        self.settings = settings
+        self.model = model
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """ASGI entry: HTTP requests and the lifespan (model loading) protocol."""
+        if scope["type"] == "http":
+            await self._http(scope, receive, send)
+        elif scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    if self.model is None:
+                        self.model = await asyncio.to_thread(self._load)
+                except Exception as error:
+                    logger.exception("model failed to load", extra={"fields": {
+                        "model_dir": str(self.settings.model_dir)}})  # fmt: skip
+                    await send({"type": "lifespan.startup.failed", "message": str(error)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                logger.info("worker shutting down", extra={"fields": {"pid": os.getpid()}})
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    def _load(self) -> PriceModel:
+        started = time.perf_counter()
+        model = model_fn(self.settings.model_dir)
+        model.warm_up()
+        logger.info(
+            "model loaded",
+            extra={"fields": {"model_version": model.version, "pid": os.getpid(),
+                              "onnx": model.onnx_session is not None,
+                              "seconds": round(time.perf_counter() - started, 3)}},
+        )  # fmt: skip
+        return model
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = time.perf_counter_ns()
+        method, path = scope["method"], scope["path"]
+        request_id = (
+            _header(scope, INFERENCE_ID_HEADER)
+            or _header(scope, REQUEST_ID_HEADER)
+            or uuid.uuid4().hex
+        )
+        if path == "/ping":
+            if method not in ("GET", "HEAD"):
+                await _respond(send, 405, _error_body(405, "method_not_allowed", "use GET"))
+            elif self.model is None:
+                await _respond(send, 503, b'{"status":"loading"}')
+            else:
+                body = orjson.dumps({"status": "ok", "model_version": self.model.version})
+                await _respond(send, 200, body)
+            return
+        runtime = RUNTIME_PATH.match(path)
+        if path != "/invocations" and runtime is None:
+            await _respond(send, 404, _error_body(404, "not_found", f"no route {path}"))
+            return
+        if method != "POST":
+            await _respond(send, 405, _error_body(405, "method_not_allowed", "use POST"))
+            return
+        if runtime is not None and self.settings.endpoint_name not in (None, runtime.group(1)):
+            await _respond(
+                send, 400,
+                orjson.dumps({"message": f"Endpoint {runtime.group(1)} not found."}),
+                [(b"x-amzn-errortype", b"ValidationError")],
+            )  # fmt: skip
+            return
+        status, body, content_type = await self._invoke(scope, receive, request_id)
+        headers = [(b"x-request-id", request_id.encode())]
+        sent_status, sent_body, sent_type = status, body, content_type
+        if runtime is not None:
+            sent_status, sent_body, sent_type, extra = _as_runtime_response(
+                status, body, content_type
+            )
+            headers += extra
+        await _respond(send, sent_status, sent_body, headers, sent_type)
+        if self.settings.access_log or status >= 400:
+            elapsed_ms = (time.perf_counter_ns() - started) / 1e6
+            fields = {"request_id": request_id, "path": path, "status": status,
+                      "latency_ms": round(elapsed_ms, 3)}  # fmt: skip
+            if status >= 400:
+                fields["error"] = body[:300].decode(errors="replace")
+            logger.info("request", extra={"fields": fields})
+
+    async def _invoke(
+        self, scope: Scope, receive: Receive, request_id: str
+    ) -> tuple[int, bytes, str]:
+        model = self.model
+        if model is None:
+            return (
+                503,
+                _error_body(503, "loading", "the model is still loading"),
+                "application/json",
+            )
+        try:
+            body = await _read_body(scope, receive, self.settings.max_body_bytes)
+            request = input_fn(body, _header(scope, b"content-type"))
+            prediction = predict_fn(request, model)
+            payload, content_type = output_fn(prediction, _header(scope, b"accept"))
+        except RequestError as error:
+            return error.status, orjson.dumps(error.to_json()), "application/json"
+        except Exception:
+            logger.exception("prediction failed", extra={"fields": {"request_id": request_id}})
+            return (
+                500,
+                _error_body(500, "internal_error", f"internal error; request id {request_id}"),
+                "application/json",
+            )
+        return 200, payload, content_type
+
+
+async def _read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
+    declared = _header(scope, b"content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise RequestError(
+            413, "payload_too_large",
+            f"the body has {int(declared)} bytes; the limit is {limit}", "Content-Length",
+        )  # fmt: skip
+    chunks, size = [], 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise RequestError(400, "client_disconnected", "the client went away")
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise RequestError(
+                413, "payload_too_large", f"the body exceeds the limit of {limit} bytes"
+            )
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+def _error_body(status: int, code: str, message: str) -> bytes:
+    return orjson.dumps({"error": {"code": code, "message": message}})
+
+
+def _as_runtime_response(
+    status: int, body: bytes, content_type: str
+) -> tuple[int, bytes, str, list[tuple[bytes, bytes]]]:
+    """Reshape a container response the way the SageMaker Runtime API returns it."""
+    if status < 400:
+        return (
+            status,
+            body,
+            content_type,
+            [(b"x-amzn-invoked-production-variant", PRODUCTION_VARIANT.encode())],
+        )
+    kind = "client" if status < 500 else "server"
+    text = body.decode(errors="replace")
+    wrapped = {
+        "ErrorCode": f"{kind.upper()}_ERROR_FROM_MODEL",
+        "OriginalStatusCode": status,
+        "OriginalMessage": text,
+        "message": f'Received {kind} error ({status}) from primary with message "{text}".',
+    }
+    return 424, orjson.dumps(wrapped), "application/json", [(b"x-amzn-errortype", b"ModelError")]
+
+
+async def _respond(
+    send: Send,
+    status: int,
+    body: bytes,
+    headers: Sequence[tuple[bytes, bytes]] = (),
+    content_type: str = "application/json",
+) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", content_type.encode()),
+                (b"content-length", str(len(body)).encode()),
+                *headers,
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+def app_from_environment() -> PricingApp:
+    """ASGI factory for uvicorn's worker processes: settings from the environment."""
+    configure_logging()
+    return PricingApp(ServerSettings.from_environment(os.environ))
+
+
+def run(settings: ServerSettings) -> None:
+    """Serve until SIGTERM/SIGINT, with ``settings.workers`` processes sharing the port."""
+    import uvicorn
+
+    if not settings.model_dir.exists():
+        raise SettingsError(f"model directory {settings.model_dir} does not exist")
+    configure_logging()
+    logger.info("starting", extra={"fields": {k: str(v) for k, v in asdict(settings).items()}})
+    # Worker processes rebuild the settings from these variables.
+    os.environ.update(settings.to_environment())
+    uvicorn.run(
+        "inference.server:app_from_environment",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        loop="uvloop",
+        http="httptools",
+        lifespan="on",
+        access_log=False,
+        server_header=False,
+        date_header=False,
+        timeout_keep_alive=settings.timeout_seconds,
+        timeout_graceful_shutdown=30,
+        log_level="warning",
+    )
+
+
+def console_main() -> None:
+    """The container's ``serve`` command: SageMaker runs ``docker run IMAGE serve``."""
+    try:
+        settings = ServerSettings.from_environment(os.environ)
+        run(settings)
+    except SettingsError as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(2)
