@@ -161,8 +161,10 @@ def bench_training(prepared: Path, rows: int, trees: int) -> list[Result]:
 
 
 def _format(value: float, unit: str) -> str:
-    if unit == "rows/s":
-        return f"{value:,.0f} rows/s"
+    if unit in ("rows/s", "req/s"):
+        return f"{value:,.0f} {unit}"
+    if unit == "":
+        return f"{value:g}"
     if unit == "x":
         return f"{value:.1f} x"
     return f"{value:.2f} {unit}"
@@ -175,6 +177,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--training-rows", type=int, default=1_000_000)
     parser.add_argument("--trees", type=int, default=200)
     parser.add_argument("--output", type=Path, default=RESULTS)
+    parser.add_argument("--skip-serving", action="store_true", help="data and training only")
     args = parser.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="freight-bench-"))
     results: list[Result] = []
@@ -185,6 +188,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             results += prepare_results
             results += bench_features(args.rows, executor)
         results += bench_training(prepared, args.training_rows, args.trees)
+        if not args.skip_serving:
+            from bench.serving import run_serving, serving_results
+
+            results += [Result(**line) for line in serving_results(run_serving(work / "serving"))]
     finally:
         shutil.rmtree(work, ignore_errors=True)
     width = max(len(r.name) for r in results)

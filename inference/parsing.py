@@ -24,6 +24,9 @@ PASS_THROUGH_FIELDS = frozenset({"load_id", "shipper_id"})
 OPTIONAL_FIELDS = frozenset({"posted_at"})
 MILLISECOND = dt.timedelta(milliseconds=1)
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+# Timestamps outside this window are unit mistakes (seconds for milliseconds) or typos.
+EARLIEST_MS = (dt.datetime(2000, 1, 1, tzinfo=dt.UTC) - EPOCH) // MILLISECOND
+LATEST_MS = (dt.datetime(2100, 1, 1, tzinfo=dt.UTC) - EPOCH) // MILLISECOND
 _NUMBER_FIELDS = frozenset(
     {
         "origin_lat",
@@ -116,7 +119,7 @@ def _timestamp_ms(value: Any, name: str) -> int:
                 400, "invalid_timestamp",
                 f"{name} {value!r} has no time zone; add 'Z' or an offset such as '+01:00'", name,
             )  # fmt: skip
-        return (parsed - EPOCH) // MILLISECOND
+        return _plausible((parsed - EPOCH) // MILLISECOND, name)
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise RequestError(
             400, "invalid_timestamp",
@@ -125,7 +128,18 @@ def _timestamp_ms(value: Any, name: str) -> int:
         )  # fmt: skip
     if not math.isfinite(value):
         raise RequestError(400, "not_finite", f"{name} must be finite", name)
-    return int(value)
+    return _plausible(int(value), name)
+
+
+def _plausible(epoch_ms: int, name: str) -> int:
+    if not EARLIEST_MS <= epoch_ms <= LATEST_MS:
+        raise RequestError(
+            400, "invalid_timestamp",
+            f"{name}={epoch_ms} ms is outside 2000-01-01 to 2100-01-01; "
+            "timestamps are epoch milliseconds or ISO 8601 strings",
+            name,
+        )  # fmt: skip
+    return epoch_ms
 
 
 def _describe(value: Any) -> str:
@@ -240,8 +254,8 @@ def _csv_rows(body: bytes) -> list[dict[str, Any]]:
                         f"line {line_number}: hazmat",
                     )  # fmt: skip
                 load[name] = _CSV_BOOLEANS[cell.lower()]
-            elif name in _TIMESTAMP_FIELDS and cell.lstrip("-").isdigit():
-                load[name] = int(cell)
+            elif name in _TIMESTAMP_FIELDS and cell.isascii() and cell.isdigit():
+                load[name] = int(cell)  # epoch milliseconds
             else:
                 load[name] = cell
         rows.append(load)

@@ -13,6 +13,8 @@ worker per core); uvicorn drains in-flight requests on SIGTERM.
 from __future__ import annotations
 
 import asyncio
+import gc
+import itertools
 import json
 import logging
 import os
@@ -20,7 +22,6 @@ import re
 import sys
 import time
 import traceback
-import uuid
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -147,11 +148,22 @@ def configure_logging(level: int = logging.INFO) -> None:
     logger.propagate = False
 
 
-def _header(scope: Scope, name: bytes) -> str | None:
-    for key, value in scope["headers"]:
-        if key == name:
-            return str(value.decode("latin-1"))
-    return None
+def _headers(scope: Scope) -> dict[bytes, bytes]:
+    # ASGI servers give lower-case names; a repeated header keeps its last value.
+    return dict(scope["headers"])
+
+
+def _text(headers: Mapping[bytes, bytes], name: bytes) -> str | None:
+    value = headers.get(name)
+    return None if value is None else value.decode("latin-1")
+
+
+_request_counter = itertools.count()
+
+
+def _new_request_id() -> str:
+    # Unique per worker process and cheap (no system call), unlike uuid4 on the hot path.
+    return f"{os.getpid():x}-{next(_request_counter):x}"
 
 
 class PricingApp:
@@ -190,6 +202,10 @@ class PricingApp:
         started = time.perf_counter()
         model = model_fn(self.settings.model_dir)
         model.warm_up()
+        # Everything allocated so far lives as long as the worker: keep the collector from
+        # walking it again and again between requests.
+        gc.collect()
+        gc.freeze()
         logger.info(
             "model loaded",
             extra={"fields": {"model_version": model.version, "pid": os.getpid(),
@@ -201,10 +217,11 @@ class PricingApp:
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter_ns()
         method, path = scope["method"], scope["path"]
+        headers = _headers(scope)
         request_id = (
-            _header(scope, INFERENCE_ID_HEADER)
-            or _header(scope, REQUEST_ID_HEADER)
-            or uuid.uuid4().hex
+            _text(headers, INFERENCE_ID_HEADER)
+            or _text(headers, REQUEST_ID_HEADER)
+            or _new_request_id()
         )
         if path == "/ping":
             if method not in ("GET", "HEAD"):
@@ -229,15 +246,15 @@ class PricingApp:
                 [(b"x-amzn-errortype", b"ValidationError")],
             )  # fmt: skip
             return
-        status, body, content_type = await self._invoke(scope, receive, request_id)
-        headers = [(b"x-request-id", request_id.encode())]
+        status, body, content_type = await self._invoke(headers, receive, request_id)
+        response_headers = [(b"x-request-id", request_id.encode())]
         sent_status, sent_body, sent_type = status, body, content_type
         if runtime is not None:
             sent_status, sent_body, sent_type, extra = _as_runtime_response(
                 status, body, content_type
             )
-            headers += extra
-        await _respond(send, sent_status, sent_body, headers, sent_type)
+            response_headers += extra
+        await _respond(send, sent_status, sent_body, response_headers, sent_type)
         if self.settings.access_log or status >= 400:
             elapsed_ms = (time.perf_counter_ns() - started) / 1e6
             fields = {"request_id": request_id, "path": path, "status": status,
@@ -247,7 +264,7 @@ class PricingApp:
             logger.info("request", extra={"fields": fields})
 
     async def _invoke(
-        self, scope: Scope, receive: Receive, request_id: str
+        self, headers: Mapping[bytes, bytes], receive: Receive, request_id: str
     ) -> tuple[int, bytes, str]:
         model = self.model
         if model is None:
@@ -257,10 +274,10 @@ class PricingApp:
                 "application/json",
             )
         try:
-            body = await _read_body(scope, receive, self.settings.max_body_bytes)
-            request = input_fn(body, _header(scope, b"content-type"))
+            body = await _read_body(headers, receive, self.settings.max_body_bytes)
+            request = input_fn(body, _text(headers, b"content-type"))
             prediction = predict_fn(request, model)
-            payload, content_type = output_fn(prediction, _header(scope, b"accept"))
+            payload, content_type = output_fn(prediction, _text(headers, b"accept"))
         except RequestError as error:
             return error.status, orjson.dumps(error.to_json()), "application/json"
         except Exception:
@@ -273,8 +290,8 @@ class PricingApp:
         return 200, payload, content_type
 
 
-async def _read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
-    declared = _header(scope, b"content-length")
+async def _read_body(headers: Mapping[bytes, bytes], receive: Receive, limit: int) -> bytes:
+    declared = _text(headers, b"content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise RequestError(
             413, "payload_too_large",
@@ -374,6 +391,7 @@ def run(settings: ServerSettings) -> None:
         timeout_keep_alive=settings.timeout_seconds,
         timeout_graceful_shutdown=30,
         log_level="warning",
+        proxy_headers=False,  # SageMaker's front end talks to the container directly
     )
 
 

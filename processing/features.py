@@ -1,20 +1,21 @@
 """Features of the price model: one implementation for training (millions of rows) and serving.
 
-Both paths end in :meth:`FeatureBuilder._compute`, which works on NumPy columns. Training
-decodes an Arrow table into those columns (vectorised, dictionary-aware); serving decodes a few
-request dicts. The lane statistics they look up are learned from the training window only and
-shipped inside the model directory (:class:`LaneStatistics`).
+Both paths run the same formulas, :meth:`FeatureBuilder._feature_values`: on NumPy columns
+decoded from an Arrow table in training (vectorised, dictionary-aware), and on Python numbers
+for the one or few loads of a price request, where a NumPy call costs more than the arithmetic.
+The lane statistics they look up are learned from the training window only and shipped inside
+the model directory (:class:`LaneStatistics`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -77,22 +78,25 @@ FEATURE_NAMES: tuple[str, ...] = (
 )
 FEATURE_INDEX = {name: position for position, name in enumerate(FEATURE_NAMES)}
 PARALLEL_BLOCK_ROWS = 1 << 18
+# Up to this many loads per call, features are computed with Python numbers (one load: about
+# 5 us), beyond it as NumPy columns (per-call overhead about 25 us, then far cheaper per load).
+SCALAR_MAX_LOADS = 4
 
 
-def _calendar_tables() -> tuple[npt.NDArray[np.int8], npt.NDArray[np.int16]]:
-    """Weekday (Monday = 0) and day of year for every day from 1970 to 2199.
+def _calendar_table() -> npt.NDArray[np.int16]:
+    """Weekday (Monday = 0) and day of year (rows) for every day from 1970 to 2199 (columns).
 
     A table lookup is several times cheaper than NumPy's datetime conversions; days outside
     the range are clipped to its ends.
     """
     days = np.arange(0, (dt.date(2200, 1, 1) - dt.date(1970, 1, 1)).days)
     dates = days.astype("datetime64[D]")
-    weekday = ((days + 3) % 7).astype(np.int8)  # 1970-01-01 was a Thursday
-    day_of_year = ((dates - dates.astype("datetime64[Y]")).astype(np.int64) + 1).astype(np.int16)
-    return weekday, day_of_year
+    weekday = (days + 3) % 7  # 1970-01-01 was a Thursday
+    day_of_year = (dates - dates.astype("datetime64[Y]")).astype(np.int64) + 1
+    return np.stack([weekday, day_of_year]).astype(np.int16)
 
 
-_CALENDAR_WEEKDAY, _CALENDAR_DAY_OF_YEAR = _calendar_tables()
+_CALENDAR = _calendar_table()
 
 
 @dataclass(frozen=True)
@@ -260,16 +264,40 @@ def _country_codes(column: pa.Array | pa.ChunkedArray) -> IntArray:
 
 
 @dataclass(frozen=True)
-class _Inputs:
-    """Decoded inputs of :meth:`FeatureBuilder._compute`, one entry per load."""
+class _Backend:
+    """The few operations the feature formulas need, for NumPy arrays or Python scalars.
 
-    numeric: FloatArray  # (len(RAW_NUMERIC), n)
-    posted_ms: IntArray
-    pickup_ms: IntArray
-    equipment: npt.NDArray[np.int32]
-    hazmat: npt.NDArray[np.bool_]
-    origin_slot: IntArray
-    destination_slot: IntArray
+    One set of formulas (:meth:`FeatureBuilder._feature_values`) runs on whole columns in
+    training and on plain Python numbers for a single load in serving, where a NumPy call
+    costs more than the arithmetic. ``take`` reads a lookup table: an array for array
+    indexes, an exact Python number for an int index, so both backends compute in float64.
+    """
+
+    minimum: Callable[[Any, Any], Any]
+    maximum: Callable[[Any, Any], Any]
+    take: Callable[[npt.NDArray[Any], Any], Any]
+
+
+_ARRAYS = _Backend(np.minimum, np.maximum, lambda table, index: table[index])
+_SCALARS = _Backend(min, max, lambda table, index: table.item(index))
+
+
+class _LoadInputs(NamedTuple):
+    """What the formulas read from loads: all arrays (a batch) or all Python scalars (one)."""
+
+    distance_km: Any
+    weight_kg: Any
+    loading_meters: Any
+    origin_lat: Any
+    origin_lon: Any
+    destination_lat: Any
+    destination_lon: Any
+    hazmat: Any
+    equipment: Any
+    posted_ms: Any
+    pickup_ms: Any
+    origin_slot: Any
+    destination_slot: Any
 
 
 class FeatureBuilder:
@@ -280,45 +308,47 @@ class FeatureBuilder:
         self._region_index = statistics.region_index()
         self._region_count = len(statistics.regions)
         self._slot_count = statistics.slot_count
-        self._equipment_codes = np.arange(len(EQUIPMENT_TYPES), dtype=np.int32)[:, None]
+        self._last_calendar_day = _CALENDAR.shape[1] - 1
 
     # -- the shared computation ------------------------------------------------------------
 
-    def _compute(self, inputs: _Inputs, columns: npt.NDArray[np.float32]) -> None:
-        """Write the features of ``inputs`` into ``columns`` (features x loads)."""
-        stats = self.statistics
-        numeric = inputs.numeric
-        columns[: len(RAW_NUMERIC)] = numeric
-        distance_km, weight_kg, loading_meters = numeric[0], numeric[1], numeric[2]
-        position = len(RAW_NUMERIC)
-        columns[position] = np.minimum(
-            np.maximum(loading_meters, weight_kg * (1.0 / KG_PER_CHARGEABLE_LOADING_METER)),
+    def _feature_values(self, load: _LoadInputs, backend: _Backend) -> list[Any]:
+        """The features of ``load`` in FEATURE_NAMES order: arrays or Python numbers."""
+        stats, take = self.statistics, backend.take
+        chargeable = backend.minimum(
+            backend.maximum(
+                load.loading_meters, load.weight_kg * (1.0 / KG_PER_CHARGEABLE_LOADING_METER)
+            ),
             MAX_LOADING_METERS,
         )
-        columns[position + 1] = inputs.hazmat
-        position += 2
-        columns[position : position + len(EQUIPMENT_TYPES)] = (
-            inputs.equipment[None, :] == self._equipment_codes
-        )
-        position += len(EQUIPMENT_TYPES)
-        posted_ms, pickup_ms = inputs.posted_ms, inputs.pickup_ms
-        pickup_hours = pickup_ms // MS_PER_HOUR
-        pickup_day = np.clip(pickup_hours // 24, 0, len(_CALENDAR_WEEKDAY) - 1)
-        columns[position] = (pickup_ms - posted_ms) * (1.0 / MS_PER_HOUR)
-        columns[position + 1] = (posted_ms // MS_PER_HOUR) % 24
-        columns[position + 2] = pickup_hours % 24
-        columns[position + 3] = _CALENDAR_WEEKDAY[pickup_day]
-        columns[position + 4] = _CALENDAR_DAY_OF_YEAR[pickup_day]
-        position += 5
-        lane = inputs.origin_slot * self._slot_count + inputs.destination_slot
-        lane_price_per_km = stats.lane_median_price_per_km[lane]
-        columns[position] = lane_price_per_km
-        columns[position + 1] = stats.lane_median_price[lane]
-        columns[position + 2] = stats.lane_load_count[lane]
-        columns[position + 3] = stats.country_pair_median_price_per_km[lane]
-        columns[position + 4] = lane_price_per_km * distance_km
-        columns[position + 5] = stats.region_net_outbound[inputs.origin_slot]
-        columns[position + 6] = stats.region_net_outbound[inputs.destination_slot]
+        pickup_hours = load.pickup_ms // MS_PER_HOUR
+        day = backend.minimum(backend.maximum(pickup_hours // 24, 0), self._last_calendar_day)
+        lane = load.origin_slot * self._slot_count + load.destination_slot
+        lane_price_per_km = take(stats.lane_median_price_per_km, lane)
+        return [
+            load.distance_km,
+            load.weight_kg,
+            load.loading_meters,
+            load.origin_lat,
+            load.origin_lon,
+            load.destination_lat,
+            load.destination_lon,
+            chargeable,
+            load.hazmat,
+            *(load.equipment == code for code in range(len(EQUIPMENT_TYPES))),
+            (load.pickup_ms - load.posted_ms) * (1.0 / MS_PER_HOUR),
+            (load.posted_ms // MS_PER_HOUR) % 24,
+            pickup_hours % 24,
+            take(_CALENDAR[0], day),  # weekday, Monday = 0
+            take(_CALENDAR[1], day),  # day of year
+            lane_price_per_km,
+            take(stats.lane_median_price, lane),
+            take(stats.lane_load_count, lane),
+            take(stats.country_pair_median_price_per_km, lane),
+            lane_price_per_km * load.distance_km,
+            take(stats.region_net_outbound, load.origin_slot),
+            take(stats.region_net_outbound, load.destination_slot),
+        ]
 
     # -- training path: Arrow tables ---------------------------------------------------------
 
@@ -345,7 +375,9 @@ class FeatureBuilder:
 
         def run(start: int) -> None:
             block = table.slice(start, PARALLEL_BLOCK_ROWS)
-            self._compute(self._decode(block), columns[:, start : start + block.num_rows])
+            target = columns[:, start : start + block.num_rows]
+            for row, values in enumerate(self._feature_values(self._decode(block), _ARRAYS)):
+                target[row] = values
 
         if executor is not None and len(starts) > 1:
             list(executor.map(run, starts))
@@ -355,17 +387,14 @@ class FeatureBuilder:
         matrix: FeatureMatrix = columns.T
         return matrix
 
-    def _decode(self, table: pa.Table) -> _Inputs:
-        numeric = np.empty((len(RAW_NUMERIC), table.num_rows), dtype=np.float64)
-        for row, name in enumerate(RAW_NUMERIC):
-            numeric[row] = floats(table.column(name))
-        equipment = encode(table.column("equipment_type"), EQUIPMENT_INDEX)
-        return _Inputs(
-            numeric=numeric,
+    def _decode(self, table: pa.Table) -> _LoadInputs:
+        numbers = {name: floats(table.column(name)) for name in RAW_NUMERIC}
+        return _LoadInputs(
+            **numbers,
+            hazmat=table.column("hazmat").to_numpy(zero_copy_only=False).astype(bool),
+            equipment=encode(table.column("equipment_type"), EQUIPMENT_INDEX),
             posted_ms=epoch_ms(table.column("posted_at")),
             pickup_ms=epoch_ms(table.column("pickup_at")),
-            equipment=equipment,
-            hazmat=table.column("hazmat").to_numpy(zero_copy_only=False).astype(bool),
             origin_slot=self.slots(table.column("origin_region"), table.column("origin_country")),
             destination_slot=self.slots(
                 table.column("destination_region"), table.column("destination_country")
@@ -386,33 +415,50 @@ class FeatureBuilder:
 
         Values must already be validated: numbers as float or int, timestamps as epoch
         milliseconds (int) or timezone-aware datetimes, equipment one of EQUIPMENT_TYPES.
+        A few loads are computed with Python numbers, more as NumPy columns; both run the
+        same formulas.
         """
-        numeric = np.array(
-            [[record[name] for record in records] for name in RAW_NUMERIC], dtype=np.float64
-        )
+        if len(records) <= SCALAR_MAX_LOADS:
+            rows = [self._feature_values(self._scalars(r), _SCALARS) for r in records]
+            return np.array(rows, dtype=np.float32).reshape(len(records), len(FEATURE_NAMES))
         columns = np.empty((len(FEATURE_NAMES), len(records)), dtype=np.float32)
-        self._compute(
-            _Inputs(
-                numeric=numeric,
-                posted_ms=np.array([_ms(r["posted_at"]) for r in records], dtype=np.int64),
-                pickup_ms=np.array([_ms(r["pickup_at"]) for r in records], dtype=np.int64),
-                equipment=np.array(
-                    [EQUIPMENT_INDEX[r["equipment_type"]] for r in records], dtype=np.int32
-                ),
-                hazmat=np.array([bool(r["hazmat"]) for r in records], dtype=bool),
-                origin_slot=np.array(
-                    [self.slot(r["origin_region"], r["origin_country"]) for r in records],
-                    dtype=np.int64,
-                ),
-                destination_slot=np.array(
-                    [self.slot(r["destination_region"], r["destination_country"]) for r in records],
-                    dtype=np.int64,
-                ),
+        numbers = {
+            name: np.array([r[name] for r in records], dtype=np.float64) for name in RAW_NUMERIC
+        }
+        inputs = _LoadInputs(
+            **numbers,
+            hazmat=np.array([bool(r["hazmat"]) for r in records], dtype=bool),
+            equipment=np.array([EQUIPMENT_INDEX[r["equipment_type"]] for r in records]),
+            posted_ms=np.array([_ms(r["posted_at"]) for r in records], dtype=np.int64),
+            pickup_ms=np.array([_ms(r["pickup_at"]) for r in records], dtype=np.int64),
+            origin_slot=np.array(
+                [self.slot(r["origin_region"], r["origin_country"]) for r in records]
             ),
-            columns,
+            destination_slot=np.array(
+                [self.slot(r["destination_region"], r["destination_country"]) for r in records]
+            ),
         )
+        for row, values in enumerate(self._feature_values(inputs, _ARRAYS)):
+            columns[row] = values
         matrix: FeatureMatrix = columns.T
         return matrix
+
+    def _scalars(self, record: Mapping[str, Any]) -> _LoadInputs:
+        return _LoadInputs(
+            float(record["distance_km"]),
+            float(record["weight_kg"]),
+            float(record["loading_meters"]),
+            float(record["origin_lat"]),
+            float(record["origin_lon"]),
+            float(record["destination_lat"]),
+            float(record["destination_lon"]),
+            hazmat=bool(record["hazmat"]),
+            equipment=EQUIPMENT_INDEX[record["equipment_type"]],
+            posted_ms=_ms(record["posted_at"]),
+            pickup_ms=_ms(record["pickup_at"]),
+            origin_slot=self.slot(record["origin_region"], record["origin_country"]),
+            destination_slot=self.slot(record["destination_region"], record["destination_country"]),
+        )
 
 
 def _ms(value: int | dt.datetime) -> int:

@@ -7,6 +7,7 @@ import tarfile
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -131,12 +132,20 @@ class PriceModel:
         Training stores quantiles of the validation residuals in log space; the interval is
         the price times their exponentials (an empirical interval, not a guarantee).
         """
+        if self._interval_factors is None:
+            return None
+        low_factor, high_factor = self._interval_factors
+        return prices * low_factor, prices * high_factor
+
+    @cached_property
+    def _interval_factors(self) -> tuple[float, float] | None:
         interval = self.metadata.get("prediction_interval")
         if not interval:
             return None
-        low = prices * np.exp(float(interval["log_residual_low"]))
-        high = prices * np.exp(float(interval["log_residual_high"]))
-        return low, high
+        return (
+            float(np.exp(float(interval["log_residual_low"]))),
+            float(np.exp(float(interval["log_residual_high"]))),
+        )
 
     def predict_records(self, records: Sequence[Mapping[str, Any]]) -> npt.NDArray[np.float64]:
         """Prices in EUR for validated request dicts (see FeatureBuilder.from_records)."""

@@ -1,0 +1,638 @@
+"""Tests of request parsing: JSON and CSV bodies, every bad-input class, and the batch rules."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import orjson
+import pyarrow as pa
+import pytest
+
+from inference.parsing import (
+    CSV,
+    CSV_COLUMNS,
+    JSON,
+    ParsedRequest,
+    RequestError,
+    media_type,
+    parse_load,
+    parse_request,
+)
+from processing.schema import QUARANTINE_REASON, REQUEST_FIELDS
+from processing.validation import check_request, validate
+
+# A valid load as a client sends it; pickup is two days after posting.
+VALID_LOAD: dict[str, Any] = {
+    "posted_at": "2026-03-02T09:30:00Z",
+    "pickup_at": "2026-03-04T08:00:00Z",
+    "origin_country": "DE",
+    "origin_region": "DE-80",
+    "origin_lat": 48.14,
+    "origin_lon": 11.58,
+    "destination_country": "IT",
+    "destination_region": "IT-20",
+    "destination_lat": 45.46,
+    "destination_lon": 9.19,
+    "distance_km": 490.0,
+    "weight_kg": 12000.0,
+    "loading_meters": 13.6,
+    "equipment_type": "reefer",
+    "hazmat": False,
+}
+POSTED_MS = int(dt.datetime(2026, 3, 2, 9, 30, tzinfo=dt.UTC).timestamp() * 1000)
+PICKUP_MS = int(dt.datetime(2026, 3, 4, 8, 0, tzinfo=dt.UTC).timestamp() * 1000)
+# "Now" for parsing: a day before posting, so a defaulted posted_at is still before pickup.
+NOW_MS = POSTED_MS - 86_400_000
+# What VALID_LOAD parses to.
+PARSED_LOAD: dict[str, Any] = {**VALID_LOAD, "posted_at": POSTED_MS, "pickup_at": PICKUP_MS}
+# Reasons of processing.validation.validate that a price request can have (no id, no price).
+REQUEST_REASONS = frozenset(
+    {
+        "not_finite",
+        "unknown_equipment",
+        "unknown_country",
+        "region_country_mismatch",
+        "invalid_coordinates",
+        "origin_equals_destination",
+        "distance_out_of_range",
+        "distance_shorter_than_straight_line",
+        "weight_out_of_range",
+        "loading_meters_out_of_range",
+        "pickup_before_posting",
+    }
+)
+# Batch reasons about price or id: checked after every request rule, so such rows pass them all.
+LATE_REASONS = frozenset({"non_positive_price", "price_out_of_range", "duplicate_load_id"})
+
+
+def with_fields(**changes: Any) -> dict[str, Any]:
+    """VALID_LOAD with some fields replaced."""
+    return {**VALID_LOAD, **changes}
+
+
+def without_field(name: str) -> dict[str, Any]:
+    """VALID_LOAD without one field."""
+    return {key: value for key, value in VALID_LOAD.items() if key != name}
+
+
+def json_body(document: Any) -> bytes:
+    return orjson.dumps(document)
+
+
+def csv_cell(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def csv_line(load: Mapping[str, Any]) -> str:
+    """One header-less CSV line of a load, in CSV_COLUMNS order."""
+    return ",".join(csv_cell(load[name]) for name in CSV_COLUMNS)
+
+
+def csv_body(*loads: Mapping[str, Any]) -> bytes:
+    return ("\n".join(csv_line(load) for load in loads) + "\n").encode()
+
+
+@dataclass(frozen=True)
+class BadRequest:
+    """A body the server must refuse, and how: status, error code and the field named."""
+
+    name: str
+    body: bytes
+    content_type: str
+    status: int
+    code: str
+    field: str | None
+    message_contains: str = ""
+
+
+# Every class of client mistake; the server tests send the same bodies over HTTP.
+BAD_REQUESTS: tuple[BadRequest, ...] = (
+    BadRequest("malformed_json", b'{"weight_kg": ', JSON, 400, "malformed_json", None),
+    BadRequest("json_not_utf8", b'{"origin_region": "DE-\xff"}', JSON, 400, "malformed_json", None),
+    BadRequest(
+        "nan_literal",
+        json_body(VALID_LOAD).replace(b"12000.0", b"NaN"),
+        JSON,
+        400,
+        "malformed_json",
+        None,
+    ),
+    BadRequest(
+        "infinity_literal",
+        json_body(VALID_LOAD).replace(b"12000.0", b"Infinity"),
+        JSON,
+        400,
+        "malformed_json",
+        None,
+    ),
+    BadRequest(
+        "string_weight",
+        json_body(with_fields(weight_kg="12000")),
+        JSON,
+        400,
+        "invalid_type",
+        "loads[0].weight_kg",
+    ),
+    BadRequest(
+        "bool_as_number",
+        json_body(with_fields(distance_km=True)),
+        JSON,
+        400,
+        "invalid_type",
+        "loads[0].distance_km",
+    ),
+    BadRequest(
+        "number_as_equipment",
+        json_body(with_fields(equipment_type=3)),
+        JSON,
+        400,
+        "invalid_type",
+        "loads[0].equipment_type",
+    ),
+    BadRequest(
+        "string_as_hazmat",
+        json_body(with_fields(hazmat="yes")),
+        JSON,
+        400,
+        "invalid_type",
+        "loads[0].hazmat",
+    ),
+    BadRequest(
+        "load_not_an_object",
+        json_body([VALID_LOAD, 7]),
+        JSON,
+        400,
+        "invalid_type",
+        "loads[1]",
+    ),
+    BadRequest("body_is_a_string", json_body("a load"), JSON, 400, "invalid_type", None),
+    BadRequest(
+        "instances_not_a_list",
+        json_body({"instances": VALID_LOAD}),
+        JSON,
+        400,
+        "invalid_type",
+        "instances",
+    ),
+    BadRequest(
+        "missing_field",
+        json_body([VALID_LOAD, without_field("distance_km")]),
+        JSON,
+        400,
+        "missing_field",
+        "loads[1].distance_km",
+    ),
+    BadRequest(
+        "null_field",
+        json_body(with_fields(origin_region=None)),
+        JSON,
+        400,
+        "missing_field",
+        "loads[0].origin_region",
+    ),
+    BadRequest(
+        "unknown_field",
+        json_body(with_fields(colour="red")),
+        JSON,
+        400,
+        "unknown_field",
+        "loads[0].colour",
+        "'colour'",
+    ),
+    BadRequest(
+        "unknown_equipment",
+        json_body(with_fields(equipment_type="frigo")),
+        JSON,
+        400,
+        "unknown_equipment",
+        "loads[0].equipment_type",
+    ),
+    BadRequest(
+        "csv_nan",
+        csv_body(with_fields(weight_kg="nan")),
+        CSV,
+        400,
+        "not_finite",
+        "loads[0].weight_kg",
+    ),
+    BadRequest(
+        "csv_infinity",
+        csv_body(VALID_LOAD, with_fields(distance_km="inf")),
+        CSV,
+        400,
+        "not_finite",
+        "loads[1].distance_km",
+    ),
+    BadRequest(
+        "negative_weight",
+        json_body([VALID_LOAD, with_fields(weight_kg=-5.0)]),
+        JSON,
+        400,
+        "weight_out_of_range",
+        "loads[1].weight_kg",
+    ),
+    BadRequest(
+        "naive_timestamp",
+        json_body(with_fields(pickup_at="2026-03-04T08:00:00")),
+        JSON,
+        400,
+        "invalid_timestamp",
+        "loads[0].pickup_at",
+        "no time zone",
+    ),
+    BadRequest(
+        "garbage_timestamp",
+        json_body(with_fields(posted_at="next tuesday")),
+        JSON,
+        400,
+        "invalid_timestamp",
+        "loads[0].posted_at",
+    ),
+    BadRequest(
+        "bool_timestamp",
+        json_body(with_fields(pickup_at=True)),
+        JSON,
+        400,
+        "invalid_timestamp",
+        "loads[0].pickup_at",
+    ),
+    BadRequest(
+        "pickup_before_posting",
+        json_body(with_fields(pickup_at="2026-03-01T08:00:00+01:00")),
+        JSON,
+        400,
+        "pickup_before_posting",
+        "loads[0].pickup_at",
+    ),
+    BadRequest(
+        "unknown_country",
+        json_body(with_fields(destination_country="US", destination_region="US-10")),
+        JSON,
+        400,
+        "unknown_country",
+        "loads[0].destination_country",
+    ),
+    BadRequest(
+        "region_country_mismatch",
+        json_body(with_fields(origin_region="AT-10")),
+        JSON,
+        400,
+        "region_country_mismatch",
+        "loads[0].origin_region",
+    ),
+    BadRequest(
+        "coordinates_outside_europe",
+        json_body(with_fields(origin_lat=10.0)),
+        JSON,
+        400,
+        "invalid_coordinates",
+        "loads[0].origin_lat",
+    ),
+    BadRequest(
+        "origin_equals_destination",
+        json_body(with_fields(destination_lat=48.14, destination_lon=11.58)),
+        JSON,
+        400,
+        "origin_equals_destination",
+        "loads[0].destination_lat",
+    ),
+    BadRequest(
+        "distance_out_of_range",
+        json_body(with_fields(distance_km=7000.0)),
+        JSON,
+        400,
+        "distance_out_of_range",
+        "loads[0].distance_km",
+    ),
+    BadRequest(
+        "distance_shorter_than_straight_line",
+        json_body(with_fields(distance_km=100.0)),
+        JSON,
+        400,
+        "distance_shorter_than_straight_line",
+        "loads[0].distance_km",
+    ),
+    BadRequest(
+        "loading_meters_out_of_range",
+        json_body(with_fields(loading_meters=0.0)),
+        JSON,
+        400,
+        "loading_meters_out_of_range",
+        "loads[0].loading_meters",
+    ),
+    BadRequest("empty_body", b"", JSON, 400, "empty_body", None),
+    BadRequest("blank_body", b" \n\t", CSV, 400, "empty_body", None),
+    BadRequest("empty_list", b"[]", JSON, 400, "no_loads", None),
+    BadRequest("empty_instances", b'{"instances": []}', JSON, 400, "no_loads", None),
+    BadRequest("csv_only_blank_lines", b"\n,,\n", CSV, 400, "no_loads", None),
+    BadRequest(
+        "unsupported_content_type",
+        json_body(VALID_LOAD),
+        "application/xml",
+        415,
+        "unsupported_content_type",
+        "Content-Type",
+    ),
+    BadRequest(
+        "missing_content_type",
+        json_body(VALID_LOAD),
+        "",
+        415,
+        "unsupported_content_type",
+        "Content-Type",
+    ),
+    BadRequest(
+        "csv_wrong_column_count",
+        csv_body(VALID_LOAD) + b"DE,DE-80,48.14\n",
+        CSV,
+        400,
+        "malformed_csv",
+        None,
+        "line 2 has 3 values",
+    ),
+    BadRequest(
+        "csv_not_utf8",
+        csv_body(VALID_LOAD).replace(b"DE-80", b"DE-8\xe9"),
+        CSV,
+        400,
+        "malformed_csv",
+        None,
+        "UTF-8",
+    ),
+    BadRequest(
+        "csv_bad_number",
+        csv_body(with_fields(weight_kg="heavy")),
+        CSV,
+        400,
+        "invalid_type",
+        "line 1: weight_kg",
+    ),
+    BadRequest(
+        "csv_bad_hazmat",
+        csv_body(with_fields(hazmat="maybe")),
+        CSV,
+        400,
+        "invalid_type",
+        "line 1: hazmat",
+    ),
+    BadRequest(
+        "csv_naive_timestamp",
+        csv_body(with_fields(posted_at="2026-03-02 09:30")),
+        CSV,
+        400,
+        "invalid_timestamp",
+        "loads[0].posted_at",
+    ),
+    BadRequest(
+        "csv_double_minus_timestamp",
+        csv_body(with_fields(posted_at="--5")),
+        CSV,
+        400,
+        "invalid_timestamp",
+        "loads[0].posted_at",
+    ),
+    BadRequest(
+        "huge_epoch_timestamp",
+        json_body([with_fields(pickup_at=1e300)] * 32),
+        JSON,
+        400,
+        "invalid_timestamp",
+        "loads[0].pickup_at",
+        "outside 2000-01-01 to 2100-01-01",
+    ),
+    BadRequest(
+        "epoch_seconds_not_milliseconds",
+        json_body(with_fields(pickup_at=1_772_611_200)),
+        JSON,
+        400,
+        "invalid_timestamp",
+        "loads[0].pickup_at",
+    ),
+)
+
+
+def parse(body: bytes, content_type: str | None = JSON) -> ParsedRequest:
+    return parse_request(body, content_type, NOW_MS)
+
+
+# -- good requests ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "document",
+    [VALID_LOAD, [VALID_LOAD], {"instances": [VALID_LOAD]}],
+    ids=["object", "list", "instances"],
+)
+def test_json_body_shapes_parse_to_the_same_load(document: Any) -> None:
+    parsed = parse(json_body(document))
+    assert parsed.loads == [PARSED_LOAD]
+    assert parsed.load_ids == [None]
+
+
+def test_json_list_keeps_order_and_echoes_load_ids() -> None:
+    second = with_fields(weight_kg=800.0, load_id="L-2", shipper_id="S00042")
+    parsed = parse(json_body([with_fields(load_id=17), second, VALID_LOAD]))
+    assert parsed.load_ids == ["17", "L-2", None]
+    assert [load["weight_kg"] for load in parsed.loads] == [12000.0, 800.0, 12000.0]
+    # Pass-through fields are not model inputs.
+    assert all(set(load) == set(REQUEST_FIELDS) for load in parsed.loads)
+
+
+def test_values_are_normalised() -> None:
+    parsed = parse(
+        json_body(with_fields(weight_kg=12000, origin_region=" DE-80 ", posted_at=POSTED_MS + 0.9))
+    )
+    load = parsed.loads[0]
+    assert load["weight_kg"] == 12000.0
+    assert isinstance(load["weight_kg"], float)
+    assert load["origin_region"] == "DE-80"
+    assert load["posted_at"] == POSTED_MS
+
+
+@pytest.mark.parametrize(
+    ("pickup_at", "expected_ms"),
+    [
+        ("2026-03-04T08:00:00Z", PICKUP_MS),
+        ("2026-03-04T09:00:00+01:00", PICKUP_MS),
+        ("2026-03-04T08:00:00.250+00:00", PICKUP_MS + 250),
+        (PICKUP_MS, PICKUP_MS),
+    ],
+)
+def test_timestamps_as_iso_or_epoch_ms(pickup_at: Any, expected_ms: int) -> None:
+    assert parse(json_body(with_fields(pickup_at=pickup_at))).loads[0]["pickup_at"] == expected_ms
+
+
+@pytest.mark.parametrize("posted_at", [None, "", "  "])
+def test_missing_posted_at_defaults_to_now(posted_at: str | None) -> None:
+    load = without_field("posted_at") if posted_at is None else with_fields(posted_at=posted_at)
+    assert parse(json_body(load)).loads[0]["posted_at"] == NOW_MS
+
+
+def test_csv_rows_parse_like_json() -> None:
+    second = with_fields(weight_kg=800.0, hazmat=True)
+    parsed = parse(csv_body(VALID_LOAD, second), CSV)
+    assert parsed.loads == [PARSED_LOAD, {**PARSED_LOAD, "weight_kg": 800.0, "hazmat": True}]
+    assert parsed.load_ids == [None, None]
+
+
+def test_csv_columns_are_the_request_fields_in_order() -> None:
+    assert CSV_COLUMNS == REQUEST_FIELDS
+    assert CSV_COLUMNS[:2] == ("posted_at", "pickup_at")
+
+
+def test_csv_epoch_ms_timestamps_and_empty_posted_at() -> None:
+    load = with_fields(posted_at="", pickup_at=PICKUP_MS)
+    parsed = parse(csv_body(load), CSV)
+    assert parsed.loads[0]["posted_at"] == NOW_MS
+    assert parsed.loads[0]["pickup_at"] == PICKUP_MS
+
+
+def test_csv_skips_blank_lines_and_accepts_quoted_cells() -> None:
+    line = csv_line(VALID_LOAD).replace("DE-80", '"DE-80"')
+    parsed = parse(f"\n{line}\r\n\n".encode(), CSV)
+    assert parsed.loads == [PARSED_LOAD]
+
+
+@pytest.mark.parametrize(
+    ("cell", "expected"),
+    [("true", True), ("false", False), ("1", True), ("0", False), ("TRUE", True)],
+)
+def test_csv_hazmat_values(cell: str, expected: bool) -> None:
+    parsed = parse(csv_body(with_fields(hazmat=cell)), CSV)
+    assert parsed.loads[0]["hazmat"] is expected
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        "application/json; charset=utf-8",
+        "Application/JSON",
+        " application/json ;charset=UTF-8",
+    ],
+)
+def test_json_content_type_with_parameters(content_type: str) -> None:
+    assert parse(json_body(VALID_LOAD), content_type).loads == [PARSED_LOAD]
+
+
+def test_csv_content_type_with_charset() -> None:
+    assert parse(csv_body(VALID_LOAD), "text/csv; charset=utf-8").loads == [PARSED_LOAD]
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        (None, ""),
+        ("", ""),
+        ("text/csv", "text/csv"),
+        ("text/csv; charset=utf-8", "text/csv"),
+        (" Application/JSON ", "application/json"),
+    ],
+)
+def test_media_type(header: str | None, expected: str) -> None:
+    assert media_type(header) == expected
+
+
+# -- bad requests -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("case", BAD_REQUESTS, ids=[case.name for case in BAD_REQUESTS])
+def test_bad_request_is_a_request_error_naming_the_field(case: BadRequest) -> None:
+    with pytest.raises(RequestError) as caught:
+        parse(case.body, case.content_type)
+    error = caught.value
+    assert (error.status, error.code, error.field) == (case.status, case.code, case.field)
+    assert case.message_contains in error.message
+    body = error.to_json()["error"]
+    assert body["code"] == case.code
+    assert body["message"] == error.message
+    assert body.get("field") == case.field
+
+
+def test_request_error_json_leaves_out_an_absent_field() -> None:
+    assert RequestError(400, "empty_body", "empty").to_json() == {
+        "error": {"code": "empty_body", "message": "empty"}
+    }
+
+
+def test_the_first_bad_load_is_reported() -> None:
+    body = json_body([VALID_LOAD, with_fields(weight_kg=-1.0), with_fields(hazmat="no")])
+    with pytest.raises(RequestError) as caught:
+        parse(body)
+    assert caught.value.field == "loads[1].weight_kg"
+
+
+# -- the server's rules are the batch's rules ----------------------------------------------------
+
+CROSS_CHECK_STRIDE = 8
+
+
+def request_dicts(table: pa.Table) -> list[dict[str, Any] | None]:
+    """Each row as a request dict (timestamps as epoch ms), or None if a request field is null."""
+    columns: dict[str, list[Any]] = {}
+    for name in REQUEST_FIELDS:
+        column = table.column(name)
+        if pa.types.is_timestamp(column.type):
+            column = column.cast(pa.int64())
+        columns[name] = column.to_pylist()
+    rows: list[dict[str, Any] | None] = []
+    for index in range(table.num_rows):
+        row = {name: columns[name][index] for name in REQUEST_FIELDS}
+        rows.append(None if any(value is None for value in row.values()) else row)
+    return rows
+
+
+def batch_reasons(table: pa.Table) -> list[str | None]:
+    """The quarantine reason of each row of ``table`` in processing.validation.validate."""
+    result = validate(table)
+    reasons: list[str | None] = [None] * table.num_rows
+    quarantined = np.flatnonzero(~result.valid_mask)
+    for row, reason in zip(
+        quarantined, result.quarantine.column(QUARANTINE_REASON).to_pylist(), strict=True
+    ):
+        reasons[int(row)] = reason
+    return reasons
+
+
+def test_request_check_agrees_with_batch_validation(small_loads: pa.Table) -> None:
+    reasons = batch_reasons(small_loads)
+    # Every eighth row (3,000 rows) and every quarantined row, so each dirty kind is there.
+    rows = sorted(
+        set(range(0, small_loads.num_rows, CROSS_CHECK_STRIDE))
+        | {row for row, reason in enumerate(reasons) if reason is not None}
+    )
+    requests = request_dicts(small_loads.take(pa.array(rows)))
+    compared: dict[str | None, int] = {}
+    disagreements = []
+    for row, request in zip(rows, requests, strict=True):
+        reason = reasons[row]
+        if request is None or reason == "missing_field":
+            continue
+        expected = reason if reason in REQUEST_REASONS else None
+        assert reason is None or reason in REQUEST_REASONS | LATE_REASONS
+        problem = check_request(request)
+        got = None if problem is None else problem.reason
+        # The server's parser on the same load must reach the same verdict.
+        try:
+            parse_load(request, 0, NOW_MS)
+            parsed = None
+        except RequestError as error:
+            parsed = error.code
+        if (got, parsed) != (expected, expected):
+            disagreements.append((row, reason, got, parsed))
+        compared[reason] = compared.get(reason, 0) + 1
+    assert disagreements == []
+    assert compared.get(None, 0) > 2_500
+    # The dirty rows of the fixture: every request-level kind the generator makes was compared.
+    assert {
+        "weight_out_of_range",
+        "loading_meters_out_of_range",
+        "unknown_equipment",
+        "origin_equals_destination",
+        "pickup_before_posting",
+    } <= set(compared)
