@@ -169,6 +169,10 @@ def train(
 ) -> dict[str, Any]:
     """Train, save the model directory, and return its metadata."""
     started = time.perf_counter()
+    channels = {"train": train_dir, "validation": validation_dir, "artifacts": artifacts_dir}
+    for name, directory in channels.items():
+        if not directory.is_dir():
+            raise FileNotFoundError(f"training channel {name!r}: {directory} does not exist")
     spec = FeatureSpec.load(artifacts_dir / FEATURE_SPEC_FILE)
     train_x, train_price = read_split(train_dir)
     validation_x, validation_price = read_split(validation_dir)

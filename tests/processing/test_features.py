@@ -54,11 +54,16 @@ def test_training_and_serving_paths_give_identical_features(
     loads = valid_loads.slice(0, 2_000)
     from_training = builder.from_table(loads)
     requests = [_as_request(record, timestamps) for record in loads.to_pylist()]
+    # Big batches run the formulas on NumPy columns, one to four loads on Python numbers.
     batch = builder.from_records(requests)
-    one_by_one = np.vstack([builder.from_records([request]) for request in requests[:200]])
+    one_by_one = np.vstack([builder.from_records([request]) for request in requests])
+    in_threes = np.vstack(
+        [builder.from_records(requests[start : start + 3]) for start in range(0, 2_000, 3)]
+    )
     assert from_training.shape == (2_000, len(FEATURE_NAMES))
     np.testing.assert_array_equal(batch, from_training)
-    np.testing.assert_array_equal(one_by_one, from_training[:200])
+    np.testing.assert_array_equal(one_by_one, from_training)
+    np.testing.assert_array_equal(in_threes, from_training)
 
 
 def test_plain_string_columns_give_the_same_features_as_dictionary_columns(
