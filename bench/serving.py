@@ -9,16 +9,12 @@ latency at concurrency 1 and 8, requests/s and errors.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +24,7 @@ import numpy as np
 import orjson
 
 from inference.hooks import input_fn, output_fn, predict_fn
+from pipelines.local_endpoint import free_port, server_process
 from processing.generator import Market, MarketConfig, generate, generate_day
 from processing.lake import write_partitions
 from processing.model import PriceModel
@@ -51,13 +48,6 @@ class LoadResult:
     p99_ms: float
     requests_per_second: float
     errors: int
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def train_model(work: Path) -> Path:
@@ -115,42 +105,6 @@ def in_process_floor(
     return float(np.percentile(values, 50)), float(np.percentile(values, 99))
 
 
-@contextlib.contextmanager
-def _server(command: list[str], port: int, ready_path: str, env: dict[str, str]) -> Iterator[None]:
-    process = subprocess.Popen(
-        command, env=env, cwd=REPOSITORY, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-        start_new_session=True,
-    )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(
-                    f"{command[:4]} exited with {process.returncode}: "
-                    f"{process.stderr.read().decode()[-2000:] if process.stderr else ''}"
-                )
-            try:
-                with urllib.request.urlopen(
-                    f"http://127.0.0.1:{port}{ready_path}", timeout=2
-                ) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{command[:4]} did not become ready in 120 s")
-            time.sleep(0.3)
-        yield
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-
-
 def _load(port: int, bodies_file: Path, concurrency: int, requests: int) -> dict[str, Any]:
     result = subprocess.run(
         [sys.executable, "-m", "bench.loadgen", "--port", str(port), "--bodies", str(bodies_file),
@@ -195,28 +149,28 @@ def run_serving(work: Path, model_dir: Path | None = None) -> dict[str, Any]:
     python = sys.executable
     results: list[LoadResult] = []
 
-    port = _free_port()
+    port = free_port()
     ours = [python, "-m", "pipelines.cli", "serve", "--model-dir", str(model_dir),
             "--port", str(port), "--workers", str(WORKERS)]  # fmt: skip
-    with _server(ours, port, "/ping", env):
+    with server_process(ours, port, "/ping", env, cwd=REPOSITORY):
         results += measure("ours", port, ours_file)
         same = _same_prices(port, loads[:20])
 
-    port = _free_port()
+    port = free_port()
     noop = [python, "-m", "uvicorn", "bench.noop_server:app", "--port", str(port),
             "--workers", str(WORKERS), "--loop", "uvloop", "--http", "httptools",
             "--no-access-log", "--log-level", "warning"]  # fmt: skip
-    with _server(noop, port, "/", env):
+    with server_process(noop, port, "/", env, cwd=REPOSITORY):
         results += measure("no-op (same stack)", port, ours_file)
 
     from bench.mlflow_model import save
 
     mlflow_model = save(model_dir, work / "mlflow-model")
-    port = _free_port()
+    port = free_port()
     mlflow_command = [python, "-m", "mlflow", "models", "serve", "-m", str(mlflow_model),
                       "-p", str(port), "-h", "127.0.0.1", "-w", str(WORKERS),
                       "--env-manager", "local"]  # fmt: skip
-    with _server(mlflow_command, port, "/ping", env):
+    with server_process(mlflow_command, port, "/ping", env, cwd=REPOSITORY):
         results += measure("mlflow models serve", port, mlflow_file)
         mlflow_prices = _mlflow_prices(port, loads[:20])
 

@@ -113,14 +113,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     config = MarketConfig(days=args.days, rows_per_day=args.rows_per_day, seed=args.seed)
     rows = config.days * config.rows_per_day
-    _progress(f"[1/4] generating {config.days} days x {config.rows_per_day} loads into {lake}")
+    _progress(f"[1/5] generating {config.days} days x {config.rows_per_day} loads into {lake}")
     step_started = time.perf_counter()
     with ThreadPoolExecutor(max_workers=2) as executor:
         write_partitions(generate(config, executor), str(lake))
     _progress(f"      {rows} loads in {time.perf_counter() - step_started:.1f} s")
-    _progress("[2/4] prepare: validate, split by time, lane statistics, features")
+    _progress("[2/5] prepare: validate, split by time, lane statistics, features")
     _run_step("prepare", prepare.main, ["--input", str(lake), "--output", str(prepared)])
-    _progress("[3/4] train: XGBoost (hist) with early stopping on the validation split")
+    _progress("[3/5] train: XGBoost (hist) with early stopping on the validation split")
     _run_step(
         "train",
         train.main,
@@ -132,7 +132,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             "--model-dir", str(model_dir),
         ],
     )  # fmt: skip
-    _progress("[4/4] evaluate: test split, against the lane-median and price-per-km baselines")
+    _progress("[4/5] evaluate: test split, against the lane-median and price-per-km baselines")
     _run_step(
         "evaluate",
         evaluate.main,
@@ -147,11 +147,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print()
     print(metrics_table(evaluation))
     print()
+    _progress("[5/5] serve the model locally and price test-window loads through boto3")
+    print(quote_demo_loads(model_dir, lake, workdir / "serve.log"))
+    print()
     print(f"finished in {time.perf_counter() - started:.0f} s; everything is under {workdir}:")
     print(f"  model directory   {model_dir}")
     print(f"  evaluation        {evaluation_dir / evaluate.EVALUATION_FILE}")
     print(f"  report            {report_dir / evaluate.REPORT_FILE}")
     print(f"  prepared splits   {prepared}")
+    print(f"  server log        {workdir / 'serve.log'}")
     return 0
 
 
@@ -223,6 +227,63 @@ def cmd_quote(args: argparse.Namespace) -> int:
     for quote in quotes:
         print(json.dumps(quote.__dict__))
     return 0
+
+
+def demo_requests(lake: Path, count: int) -> tuple[list[dict[str, Any]], list[float]]:
+    """A few valid loads of the last day in the lake, as price requests, and their prices."""
+    from processing.lake import list_partitions, read_partitions
+    from processing.schema import REQUEST_FIELDS
+    from processing.validation import validate
+
+    last_day = list_partitions(lake)[-1][0]
+    loads = validate(read_partitions(lake, last_day, last_day)).valid
+    # Spread the picks over the day's loads so that they differ in lane and equipment.
+    step = max(1, loads.num_rows // count)
+    picked = loads.take(list(range(0, step * count, step))[:count]).to_pylist()
+    requests = []
+    for load in picked:
+        request = {name: load[name] for name in REQUEST_FIELDS}
+        request["posted_at"] = request["posted_at"].isoformat()
+        request["pickup_at"] = request["pickup_at"].isoformat()
+        request["load_id"] = load["load_id"]
+        requests.append(request)
+    return requests, [float(load["price_eur"]) for load in picked]
+
+
+def quote_demo_loads(model_dir: Path, lake: Path, log_path: Path, count: int = 5) -> str:
+    """Serve ``model_dir`` locally, quote loads via boto3 invoke_endpoint, return a table."""
+    import boto3
+
+    from inference.client import PriceQuoteClient
+    from pipelines.local_endpoint import LOCAL_ENDPOINT_NAME, local_endpoint
+
+    requests, booked = demo_requests(lake, count)
+    # The local endpoint ignores credentials, but boto3 signs every request.
+    session = boto3.Session(
+        aws_access_key_id="local", aws_secret_access_key="local", region_name="eu-central-1"
+    )
+    with log_path.open("wb") as log, local_endpoint(model_dir, log=log) as url:
+        client = PriceQuoteClient(LOCAL_ENDPOINT_NAME, boto3_session=session, endpoint_url=url)
+        quotes = client.quote_many(requests)
+    lines = [
+        f"quotes from {LOCAL_ENDPOINT_NAME} at {url} (boto3 sagemaker-runtime invoke_endpoint):",
+        f"{'lane':<16}{'equipment':<11}{'km':>7}{'kg':>8}{'ldm':>6}{'booked':>9}"
+        f"{'quote':>9}{'80% interval':>19}",
+    ]
+    for request, price, quote in zip(requests, booked, quotes, strict=True):
+        lane = f"{request['origin_region']}>{request['destination_region']}"
+        interval = f"{quote.price_low_eur:.0f}-{quote.price_high_eur:.0f}"
+        lines.append(
+            f"{lane:<16}{request['equipment_type']:<11}{request['distance_km']:>7.0f}"
+            f"{request['weight_kg']:>8.0f}{request['loading_meters']:>6.1f}{price:>9.0f}"
+            f"{quote.price_eur:>9.0f}{interval:>19}"
+        )
+    lines.append(
+        "the same call from the shell while a server runs: aws sagemaker-runtime "
+        f"invoke-endpoint --endpoint-url {url} --endpoint-name {LOCAL_ENDPOINT_NAME} "
+        "--content-type application/json --body fileb://load.json out.json"
+    )
+    return "\n".join(lines)
 
 
 # -- parser -------------------------------------------------------------------------------------

@@ -1,0 +1,110 @@
+"""A local endpoint: our server in a subprocess, reachable like SageMaker with boto3."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import IO
+
+LOCAL_ENDPOINT_NAME = "freight-pricing-local"
+READY_TIMEOUT_SECONDS = 120.0
+STOP_TIMEOUT_SECONDS = 30.0
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@contextlib.contextmanager
+def server_process(
+    command: Sequence[str],
+    port: int,
+    ready_path: str = "/ping",
+    env: Mapping[str, str] | None = None,
+    log: IO[bytes] | None = None,
+    cwd: Path | None = None,
+) -> Iterator[subprocess.Popen[bytes]]:
+    """Run an HTTP server command until ``GET ready_path`` answers 200; stop it on exit.
+
+    The server gets SIGTERM (a graceful drain) and, if it has not exited after
+    STOP_TIMEOUT_SECONDS, SIGKILL. A server that dies while starting raises RuntimeError with
+    the end of its output.
+    """
+    with contextlib.ExitStack() as stack:
+        # A file, not a pipe: a chatty server must never block on a full pipe.
+        output = log if log is not None else stack.enter_context(tempfile.TemporaryFile())
+        process = subprocess.Popen(
+            list(command), env=dict(env) if env is not None else None, cwd=cwd,
+            stdout=output, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+        stack.callback(_stop, process)
+        deadline = time.monotonic() + READY_TIMEOUT_SECONDS
+        while not _ready(port, ready_path):
+            if process.poll() is not None:
+                raise RuntimeError(
+                    f"{command[0]} exited with {process.returncode}: {_tail(output)}"
+                )
+            if time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"server not ready on port {port} after {READY_TIMEOUT_SECONDS} s"
+                )
+            time.sleep(0.2)
+        yield process
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=STOP_TIMEOUT_SECONDS)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+def _tail(output: IO[bytes]) -> str:
+    try:
+        output.flush()
+        output.seek(0)
+        return output.read().decode(errors="replace")[-2000:]
+    except (OSError, ValueError):
+        return "(output not readable)"
+
+
+def _ready(port: int, path: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=2) as response:
+            return bool(response.status == 200)
+    except OSError:
+        return False
+
+
+@contextlib.contextmanager
+def local_endpoint(
+    model_dir: Path,
+    *,
+    endpoint_name: str = LOCAL_ENDPOINT_NAME,
+    workers: int = 1,
+    log: IO[bytes] | None = None,
+) -> Iterator[str]:
+    """Serve ``model_dir`` with ``freight serve`` on a free port; yields the endpoint URL."""
+    port = free_port()
+    command = [
+        sys.executable, "-m", "pipelines.cli", "serve", "--model-dir", str(model_dir),
+        "--port", str(port), "--workers", str(workers), "--endpoint-name", endpoint_name,
+    ]  # fmt: skip
+    with server_process(command, port, log=log):
+        yield f"http://127.0.0.1:{port}"
