@@ -99,6 +99,12 @@ def test_demo_runs_end_to_end_at_small_size(
     assert "lane_median" in out
     assert "price_per_km" in out
     assert str(tmp_path) in out
+    # The closing quotes came through boto3 from the served model: five rows with prices.
+    quotes = out.split("80% interval", 1)[1].strip().splitlines()[:5]
+    assert len(quotes) == 5
+    for row in quotes:
+        booked, quote = (float(value) for value in row.split()[5:7])
+        assert 0.5 < quote / booked < 2.0
     evaluation = json.loads((tmp_path / "evaluation" / "evaluation.json").read_text())
     assert evaluation["improvement"]["mape_reduction_vs_lane_median"] >= 0.30
     assert evaluation["improvement"]["mape_reduction_vs_price_per_km"] >= 0.40
