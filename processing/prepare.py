@@ -38,7 +38,7 @@ from processing.features import (
     fit_lane_statistics,
 )
 from processing.lake import read_partitions
-from processing.sagemaker_paths import PROCESSING_BASE
+from processing.sagemaker_paths import PROCESSING_BASE, current_host
 from processing.schema import EQUIPMENT_TYPES, FIELD_NAMES, LABEL, MS_PER_DAY, REQUEST_FIELDS
 from processing.validation import ValidationResult, validate
 
@@ -135,6 +135,7 @@ def split_by_time(
     config: PrepareConfig,
     end_ms: int,
     posted_ms: npt.NDArray[np.int64],
+    allow_empty: bool = False,
 ) -> dict[str, pa.Table]:
     """Split the valid loads by posting time: [..., validation), [validation, test), [test, end).
 
@@ -147,7 +148,8 @@ def split_by_time(
         columns = [*SPLIT_INPUT_COLUMNS, *(CONTEXT_ONLY_COLUMNS if name == "test" else ())]
         splits[name] = checked.table.select(columns).filter(pa.array(mask & checked.valid_mask))
     empty = [name for name, part in splits.items() if part.num_rows == 0]
-    if empty:
+    # A shard of a window may lack a split; a whole window may not.
+    if empty and not (allow_empty and len(empty) < len(splits)):
         raise ValueError(
             f"split(s) {', '.join(empty)} would be empty: the window has "
             f"{checked.valid_count} valid loads; shorten --validation-days/--test-days "
@@ -192,20 +194,41 @@ def baseline_sample(loads: pa.Table, rows: int, seed: int) -> pa.Table:
     return pa.Table.from_arrays(columns, names=sample.column_names)
 
 
+def split_window(
+    loads: pa.Table,
+    config: PrepareConfig,
+    window_end: dt.date | None = None,
+    executor: ThreadPoolExecutor | None = None,
+    allow_empty_splits: bool = False,
+) -> tuple[ValidationResult, dict[str, pa.Table], int]:
+    """Validate a window of loads and split the valid ones by posting time."""
+    checked = validate(loads, executor)
+    if checked.valid_count == 0:
+        raise ValueError(f"no valid loads among {checked.total} rows: {checked.summary()}")
+    end_ms, posted_ms = window_end_ms(checked, window_end)
+    splits = split_by_time(checked, config, end_ms, posted_ms, allow_empty_splits)
+    return checked, splits, end_ms
+
+
 def prepare(
     loads: pa.Table,
     config: PrepareConfig,
     window_end: dt.date | None = None,
     executor: ThreadPoolExecutor | None = None,
+    statistics: LaneStatistics | None = None,
 ) -> PreparedData:
-    """Validate, split by time, fit lane statistics on train, and featurise every split."""
+    """Validate, split by time, fit lane statistics on train, and featurise every split.
+
+    With ``statistics`` (fitted beforehand on the whole training window by the
+    lane-statistics step), ``loads`` may be one shard of the window: the features then do not
+    depend on how the window was sharded, and a shard may lack some splits.
+    """
     started = time.perf_counter()
-    checked = validate(loads, executor)
-    if checked.valid_count == 0:
-        raise ValueError(f"no valid loads among {checked.total} rows: {checked.summary()}")
-    end_ms, posted_ms = window_end_ms(checked, window_end)
-    raw_splits = split_by_time(checked, config, end_ms, posted_ms)
-    statistics = fit_lane_statistics(raw_splits["train"], executor)
+    checked, raw_splits, end_ms = split_window(
+        loads, config, window_end, executor, allow_empty_splits=statistics is not None
+    )
+    if statistics is None:
+        statistics = fit_lane_statistics(raw_splits["train"], executor)
     builder = FeatureBuilder(statistics)
     splits = {
         name: feature_table(
@@ -232,9 +255,17 @@ def prepare(
 
 
 def write_prepared(
-    prepared: PreparedData, output: Path, executor: ThreadPoolExecutor | None = None
+    prepared: PreparedData,
+    output: Path,
+    executor: ThreadPoolExecutor | None = None,
+    host: str | None = None,
 ) -> None:
-    """Write splits, baseline, quarantine and artifacts under ``output``."""
+    """Write splits, baseline, quarantine and artifacts under ``output``.
+
+    With ``host`` (an instance of a multi-instance job), every file name carries it, so that
+    the instances' outputs can share one S3 prefix.
+    """
+    tag = f"{host}-" if host else ""
     for name in (*SPLITS, "baseline", "quarantine", "artifacts"):
         (output / name).mkdir(parents=True, exist_ok=True)
 
@@ -246,7 +277,7 @@ def write_prepared(
         parts = max(1, min(WRITE_PARTS, table.num_rows // ROWS_PER_PART))
         size = -(-table.num_rows // parts)
         jobs.extend(
-            (table.slice(part * size, size), output / name / f"part-{part:05d}.parquet")
+            (table.slice(part * size, size), output / name / f"part-{tag}{part:05d}.parquet")
             for part in range(parts)
         )
 
@@ -262,12 +293,20 @@ def write_prepared(
     else:
         for job in jobs:
             write_part(job)
-    pacsv.write_csv(prepared.baseline, output / "baseline" / BASELINE_FILE)
-    pq.write_table(prepared.validation.quarantine, output / "quarantine" / QUARANTINE_FILE)
-    artifacts = output / "artifacts"
-    prepared.statistics.save(artifacts / LANE_STATISTICS_FILE)
-    FeatureSpec().save(artifacts / FEATURE_SPEC_FILE)
-    (artifacts / SUMMARY_FILE).write_text(json.dumps(prepared.summary, indent=2) + "\n")
+    pacsv.write_csv(prepared.baseline, output / "baseline" / f"{tag}{BASELINE_FILE}")
+    quarantine_path = output / "quarantine" / f"{tag}{QUARANTINE_FILE}"
+    pq.write_table(prepared.validation.quarantine, quarantine_path)
+    # The statistics and the spec are the same on every instance; the summary is not.
+    write_artifacts(prepared.statistics, output / "artifacts")
+    summary_path = output / "artifacts" / f"{tag}{SUMMARY_FILE}"
+    summary_path.write_text(json.dumps(prepared.summary, indent=2) + "\n")
+
+
+def write_artifacts(statistics: LaneStatistics, directory: Path) -> None:
+    """Write the lane statistics and the feature spec that training and serving need."""
+    directory.mkdir(parents=True, exist_ok=True)
+    statistics.save(directory / LANE_STATISTICS_FILE)
+    FeatureSpec().save(directory / FEATURE_SPEC_FILE)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -281,6 +320,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--validation-days", type=positive_float, default=14.0)
     parser.add_argument("--test-days", type=positive_float, default=14.0)
     parser.add_argument("--baseline-rows", type=int_at_least(1), default=DEFAULT_BASELINE_ROWS)
+    parser.add_argument(
+        "--statistics",
+        type=Path,
+        help="lane statistics fitted on the whole window (processing.lane_statistics); "
+        "needed when the window is sharded across instances",
+    )
     return parser
 
 
@@ -297,13 +342,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     with ThreadPoolExecutor(max_workers=2) as executor:
         try:
+            statistics = None
+            if args.statistics is not None:
+                statistics = LaneStatistics.load(args.statistics / LANE_STATISTICS_FILE)
             loads = read_partitions(source, args.start_date, args.end_date)
             config = PrepareConfig(args.validation_days, args.test_days, args.baseline_rows)
-            prepared = prepare(loads, config, args.end_date, executor)
+            prepared = prepare(loads, config, args.end_date, executor, statistics)
         except (FileNotFoundError, ValueError) as error:
             print(f"error: {error}", file=sys.stderr)
             return 2
-        write_prepared(prepared, output, executor)
+        write_prepared(prepared, output, executor, current_host(args.base_dir.parent))
     print(json.dumps({"step": "prepare", "output": str(output), **prepared.summary}))
     checked = prepared.validation
     if checked.quarantine.num_rows:
