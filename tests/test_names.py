@@ -1,0 +1,37 @@
+from __future__ import annotations
+
+import pytest
+
+from pipelines.names import STAGES, ResourceNames
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_names_follow_aws_rules_for_every_stage(stage: str) -> None:
+    names = ResourceNames(stage=stage, account="123456789012")
+    for bucket in names.buckets().values():
+        assert 3 <= len(bucket) <= 63
+        assert bucket == bucket.lower()
+        assert stage in bucket
+    assert len(set(names.buckets().values())) == 5
+    assert names.glue_database == f"freight_pricing_{stage}"
+    assert names.pipeline == names.model_package_group == f"freight-pricing-{stage}"
+    assert names.raw_loads_uri == f"s3://{names.raw_bucket}/raw/loads"
+
+
+def test_longest_prefix_still_fits_s3_limits() -> None:
+    names = ResourceNames(stage="staging", prefix="a" * 24, account="123456789012")
+    assert max(len(bucket) for bucket in names.buckets().values()) <= 63
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ({"stage": "qa"}, "stage must be one of"),
+        ({"stage": "dev", "prefix": "Freight"}, "prefix must be"),
+        ({"stage": "dev", "prefix": "a" * 25}, "prefix must be"),
+        ({"stage": "dev", "account": "12345"}, "12-digit"),
+    ],
+)
+def test_bad_names_are_rejected_naming_the_field(arguments: dict[str, str], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        ResourceNames(**arguments)
