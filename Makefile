@@ -7,7 +7,7 @@ UV_DIR := .uv
 UV := $(UV_DIR)/bin/uv
 VENV := .venv
 BIN := $(VENV)/bin
-EXTRAS := --extra local --extra dev --extra bench
+EXTRAS := --extra local --extra infra --extra dev --extra bench
 STAMP := $(VENV)/.synced-$(UV_VERSION)
 
 .PHONY: demo test lint format bench clean

@@ -286,6 +286,191 @@ def quote_demo_loads(model_dir: Path, lake: Path, log_path: Path, count: int = 5
     return "\n".join(lines)
 
 
+# -- freight pipeline / freight models --------------------------------------------------------
+
+
+def _code_version() -> str:
+    """The commit the definition is built from (``unknown`` outside a git checkout)."""
+    import subprocess
+
+    try:
+        result = subprocess.run(
+            ["git", "rev-parse", "--short=12", "HEAD"], capture_output=True, text=True,
+            check=True, cwd=Path(__file__).resolve().parent, timeout=10,
+        )  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return result.stdout.strip() or "unknown"
+
+
+def _pipeline_config(args: argparse.Namespace) -> Any:
+    from pipelines.definition import PipelineConfig
+    from pipelines.names import ResourceNames
+
+    names = ResourceNames(stage=args.stage, account=args.account)
+    overrides = {
+        key: value
+        for key, value in (
+            ("region", args.region),
+            ("role_arn", args.role_arn),
+            ("image_uri", args.image_uri),
+        )
+        if value
+    }
+    return PipelineConfig(
+        pipeline_name=names.pipeline,
+        artifacts_bucket=names.artifacts_bucket,
+        raw_loads_uri=names.raw_loads_uri,
+        model_package_group_name=names.model_package_group,
+        code_version=args.code_version or _code_version(),
+        **overrides,
+    )
+
+
+def _sagemaker_client(args: argparse.Namespace) -> Any:
+    import boto3
+
+    # AWS_ENDPOINT_URL, when set, points boto3 at the embedded AWS of local mode.
+    return boto3.Session(region_name=args.region).client("sagemaker")
+
+
+def cmd_pipeline_definition(args: argparse.Namespace) -> int:
+    """Print or write the pipeline definition JSON, built offline."""
+    from pipelines.definition import definition_json
+
+    text = definition_json(_pipeline_config(args))
+    if args.out:
+        Path(args.out).write_text(text + "\n")
+        print(f"wrote {args.out} ({len(text)} bytes)", file=sys.stderr)
+    else:
+        print(text)
+    return 0
+
+
+def cmd_pipeline_upsert(args: argparse.Namespace) -> int:
+    """Create or update the pipeline in SageMaker."""
+    from pipelines.definition import definition_json
+    from pipelines.operations import upsert_pipeline
+
+    config = _pipeline_config(args)
+    arn = upsert_pipeline(
+        _sagemaker_client(args), config.pipeline_name, definition_json(config), config.role_arn
+    )
+    print(arn)
+    return 0
+
+
+def cmd_pipeline_start(args: argparse.Namespace) -> int:
+    """Start an execution with NAME=VALUE parameter overrides (optionally wait for it)."""
+    from pipelines.definition import PARAMETER_NAMES
+    from pipelines.names import ResourceNames
+    from pipelines.operations import parse_parameters, start_pipeline, wait_for_execution
+
+    parameters = parse_parameters(args.param or [], PARAMETER_NAMES)
+    client = _sagemaker_client(args)
+    arn = start_pipeline(client, ResourceNames(stage=args.stage).pipeline, parameters)
+    print(arn)
+    if args.wait:
+        status = wait_for_execution(client, arn, args.timeout, poll_seconds=args.poll)
+        print(json.dumps(status.__dict__))
+        return 0 if status.status == "Succeeded" else 1
+    return 0
+
+
+def cmd_pipeline_status(args: argparse.Namespace) -> int:
+    """Show an execution's status (default: the latest); with --wait, wait for its end."""
+    from pipelines.names import ResourceNames
+    from pipelines.operations import execution_status, latest_execution, wait_for_execution
+
+    client = _sagemaker_client(args)
+    arn = args.execution_arn or latest_execution(client, ResourceNames(stage=args.stage).pipeline)
+    if args.wait:
+        status = wait_for_execution(client, arn, args.timeout, poll_seconds=args.poll)
+    else:
+        status = execution_status(client, arn)
+    print(json.dumps(status.__dict__))
+    return 0 if status.status != "Failed" else 1
+
+
+def cmd_models_list(args: argparse.Namespace) -> int:
+    """List the model registry group's versions, newest first."""
+    from pipelines.names import ResourceNames
+    from pipelines.operations import list_model_packages
+
+    group = ResourceNames(stage=args.stage).model_package_group
+    for package in list_model_packages(_sagemaker_client(args), group):
+        print(json.dumps(package.__dict__))
+    return 0
+
+
+def cmd_models_set_status(args: argparse.Namespace) -> int:
+    """Approve or reject a model version (a number, ``latest`` or an ARN)."""
+    from pipelines.names import ResourceNames
+    from pipelines.operations import resolve_package, set_approval
+
+    client = _sagemaker_client(args)
+    group = ResourceNames(stage=args.stage).model_package_group
+    arn = resolve_package(client, group, args.version)
+    set_approval(client, arn, args.status, args.description or "")
+    print(json.dumps({"model_package_arn": arn, "approval_status": args.status}))
+    return 0
+
+
+def _add_stage(parser: argparse.ArgumentParser) -> None:
+    from pipelines.names import STAGES
+
+    parser.add_argument("--stage", choices=STAGES, default="dev")
+    parser.add_argument("--region", help="AWS region (default: the boto3 configuration)")
+
+
+def _add_pipeline_config(parser: argparse.ArgumentParser) -> None:
+    _add_stage(parser)
+    parser.add_argument("--account", help="12-digit account id in bucket names")
+    parser.add_argument("--role-arn", help="SageMaker execution role (full ARN)")
+    parser.add_argument("--image-uri", help="the project's image in ECR")
+    parser.add_argument("--code-version", help="default: the git commit")
+
+
+def _add_pipeline_commands(commands: Any) -> None:
+    pipeline = commands.add_parser("pipeline", help="the SageMaker pipeline").add_subparsers(
+        dest="pipeline_command", required=True, metavar="SUBCOMMAND"
+    )
+    definition = pipeline.add_parser("definition", help="print or write the definition JSON")
+    _add_pipeline_config(definition)
+    definition.add_argument("--out", help="write to this file instead of stdout")
+    definition.set_defaults(handler=cmd_pipeline_definition)
+    upsert = pipeline.add_parser("upsert", help="create or update the pipeline")
+    _add_pipeline_config(upsert)
+    upsert.set_defaults(handler=cmd_pipeline_upsert)
+    for name, handler, text in (
+        ("start", cmd_pipeline_start, "start an execution"),
+        ("status", cmd_pipeline_status, "status of an execution (default: the latest)"),
+    ):
+        command = pipeline.add_parser(name, help=text)
+        _add_stage(command)
+        if name == "start":
+            command.add_argument("--param", action="append", metavar="NAME=VALUE")
+        else:
+            command.add_argument("--execution-arn")
+        command.add_argument("--wait", action="store_true", help="wait until it ends")
+        command.add_argument("--timeout", type=int_at_least(1), default=4 * 3600)
+        command.add_argument("--poll", type=int_at_least(1), default=30)
+        command.set_defaults(handler=handler)
+
+    models = commands.add_parser("models", help="the model registry").add_subparsers(
+        dest="models_command", required=True, metavar="SUBCOMMAND"
+    )
+    listing = models.add_parser("list", help="versions of the model package group")
+    _add_stage(listing)
+    listing.set_defaults(handler=cmd_models_list)
+    for name, status in (("approve", "Approved"), ("reject", "Rejected")):
+        command = models.add_parser(name, help=f"set a version to {status}")
+        _add_stage(command)
+        command.add_argument("version", help="version number, 'latest', or model package ARN")
+        command.add_argument("--description", help="why (stored with the approval)")
+        command.set_defaults(handler=cmd_models_set_status, status=status)
+
+
 # -- parser -------------------------------------------------------------------------------------
 
 
@@ -341,6 +526,8 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--load", help='a load as JSON (object, list, or {"instances": ...})')
     source.add_argument("--file", help="a JSON file of loads, - for stdin")
     quote.set_defaults(handler=cmd_quote)
+
+    _add_pipeline_commands(commands)
     return parser
 
 
@@ -348,11 +535,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``freight`` console script."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from pipelines.operations import OperationError
+
     try:
         code: int = args.handler(args)
     except (UsageError, ValueError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except (OperationError, ClientError, BotoCoreError) as error:
+        # The service refused or could not be reached: name the call and the reason.
+        print(f"error: {error}", file=sys.stderr)
+        return 1
     return code
 
 

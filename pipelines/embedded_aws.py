@@ -39,11 +39,17 @@ class EmbeddedAws:
         """A boto3 session for the emulator (clients still need ``client()`` below)."""
         import boto3
 
-        return boto3.Session(region_name=self.region, **LOCAL_CREDENTIALS)
+        return boto3.Session(
+            region_name=self.region,
+            aws_access_key_id=LOCAL_CREDENTIALS["aws_access_key_id"],
+            aws_secret_access_key=LOCAL_CREDENTIALS["aws_secret_access_key"],
+        )
 
     def client(self, service: str) -> Any:
         """A boto3 client of ``service`` talking to the emulator."""
-        return self.session().client(service, endpoint_url=self.endpoint_url)
+        # Any service name: the typed stubs only know literal ones.
+        session: Any = self.session()
+        return session.client(service, endpoint_url=self.endpoint_url)
 
     def environment(self) -> dict[str, str]:
         """Variables that point boto3 and the AWS CLI in child processes at the emulator."""
