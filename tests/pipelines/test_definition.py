@@ -28,7 +28,10 @@ from pipelines.definition import (
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # The public schema of pipeline definitions, kept next to the repository (see its SOURCE.md).
-SCHEMA_PATH = Path("/work/shared/reference/pipeline-definition.schema.json")
+# shared/ sits beside the repository, locally and in CI.
+SCHEMA_PATH = (
+    Path(__file__).resolve().parents[3] / "shared" / "reference" / "pipeline-definition.schema.json"
+)
 CONFIG = PipelineConfig()
 EXECUTION_ID = {"Get": "Execution.PipelineExecutionId"}
 MONITOR_ANALYZER = "sagemaker-model-monitor-analyzer"
