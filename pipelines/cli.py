@@ -416,6 +416,85 @@ def cmd_models_set_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def local_pipeline_config(code_version: str | None = None) -> Any:
+    """The definition run locally: the local stage's names, the embedded AWS's region."""
+    from pipelines.definition import PipelineConfig
+    from pipelines.embedded_aws import LOCAL_REGION
+    from pipelines.names import ResourceNames
+
+    names = ResourceNames(stage="local")
+    return PipelineConfig(
+        pipeline_name=names.pipeline,
+        region=LOCAL_REGION,
+        artifacts_bucket=names.artifacts_bucket,
+        raw_loads_uri=names.raw_loads_uri,
+        model_package_group_name=names.model_package_group,
+        code_version=code_version or _code_version(),
+    )
+
+
+def run_local_pipeline(
+    aws: Any, workdir: Path, parameters: dict[str, str], code_version: str | None = None
+) -> Any:
+    """Build the definition and execute it against ``aws``; returns the RunResult."""
+    from pipelines.definition import definition_json
+    from pipelines.local_runner import LocalPipelineRun
+
+    config = local_pipeline_config(code_version)
+    run = LocalPipelineRun(
+        definition_json(config), aws, workdir, parameters, pipeline_name=config.pipeline_name
+    )
+    return run.run()
+
+
+def _ensure_local_data(aws: Any, days: int, rows_per_day: int, seed: int) -> None:
+    from pipelines.names import ResourceNames
+
+    names = ResourceNames(stage="local")
+    listed = aws.client("s3").list_objects_v2(
+        Bucket=names.raw_bucket, Prefix="raw/loads/", MaxKeys=1
+    )
+    if listed.get("KeyCount", 0):
+        return
+    config = MarketConfig(days=days, rows_per_day=rows_per_day, seed=seed)
+    _progress(f"the embedded lake is empty: generating {days} days x {rows_per_day} loads")
+    with ThreadPoolExecutor(max_workers=2) as executor:
+        write_partitions(
+            generate(config, executor), names.raw_loads_uri, boto3_session=None,
+            s3_client=aws.client("s3"),
+        )  # fmt: skip
+
+
+def cmd_pipeline_run_local(args: argparse.Namespace) -> int:
+    """Execute the pipeline definition on this machine against the embedded AWS."""
+    from pipelines.definition import PARAMETER_NAMES
+    from pipelines.embedded_aws import embedded_aws
+    from pipelines.names import ResourceNames
+    from pipelines.operations import parse_parameters
+
+    parameters = parse_parameters(args.param or [], PARAMETER_NAMES)
+    with embedded_aws(ResourceNames(stage="local")) as aws:
+        _ensure_local_data(aws, args.days, args.rows_per_day, args.seed)
+        result = run_local_pipeline(aws, args.workdir.resolve(), parameters)
+    print(format_run(result))
+    return 0 if result.status == "Succeeded" else 1
+
+
+def format_run(result: Any) -> str:
+    """A step table and the outcome of a local run."""
+    lines = [f"{'step':<22}{'type':<15}{'status':<11}{'seconds':>8}"]
+    lines.extend(
+        f"{step.name:<22}{step.type:<15}{step.status:<11}{step.seconds:>8.1f}"
+        for step in result.steps
+    )
+    lines.append(f"execution {result.execution_id}: {result.status} in {result.seconds:.1f} s")
+    if result.failure:
+        lines.append(f"failure: {result.failure}")
+    if result.model_package_arn:
+        lines.append(f"registered model package: {result.model_package_arn}")
+    return "\n".join(lines)
+
+
 def _add_stage(parser: argparse.ArgumentParser) -> None:
     from pipelines.names import STAGES
 
@@ -439,6 +518,16 @@ def _add_pipeline_commands(commands: Any) -> None:
     _add_pipeline_config(definition)
     definition.add_argument("--out", help="write to this file instead of stdout")
     definition.set_defaults(handler=cmd_pipeline_definition)
+    run_local = pipeline.add_parser(
+        "run-local", help="execute the definition here, against the embedded AWS"
+    )
+    run_local.add_argument("--workdir", type=Path, default=Path("work/pipeline"))
+    run_local.add_argument("--param", action="append", metavar="NAME=VALUE")
+    run_local.add_argument("--days", type=int_at_least(45), default=DEMO_DAYS,
+                           help="market to generate when the embedded lake is empty")  # fmt: skip
+    run_local.add_argument("--rows-per-day", type=int_at_least(100), default=DEMO_ROWS_PER_DAY)
+    run_local.add_argument("--seed", type=int_at_least(0), default=DEMO_SEED)
+    run_local.set_defaults(handler=cmd_pipeline_run_local)
     upsert = pipeline.add_parser("upsert", help="create or update the pipeline")
     _add_pipeline_config(upsert)
     upsert.set_defaults(handler=cmd_pipeline_upsert)

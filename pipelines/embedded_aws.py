@@ -104,8 +104,12 @@ def embedded_aws(
             create_lake(aws, names)
             yield aws
         return
+    import logging
+
     from moto.server import ThreadedMotoServer
 
+    # One access-log line per S3 request would drown the run's own output.
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
     port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()

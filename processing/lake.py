@@ -8,7 +8,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -61,8 +61,11 @@ def write_partitions(
     *,
     glue: GlueTarget | None = None,
     boto3_session: boto3.Session | None = None,
+    s3_client: Any | None = None,
 ) -> list[str]:
     """Write one Parquet file per day under ``destination`` (a directory or an S3 URI).
+
+    ``s3_client`` (for an emulator's endpoint) is used for the uploads when given.
 
     With ``glue``, the table is created in the Glue catalog (if missing) and each day is
     registered as a partition, so Athena and Glue jobs see the data at once. Returns the
@@ -72,7 +75,7 @@ def write_partitions(
     if destination.startswith("s3://"):
         bucket, prefix = split_s3_uri(destination)
         session = boto3_session or _default_session()
-        s3 = session.client("s3")
+        s3 = s3_client or session.client("s3")
         for day, table in days:
             key = f"{prefix}/{partition_key(day)}" if prefix else partition_key(day)
             s3.put_object(Bucket=bucket, Key=key, Body=parquet_bytes(table))

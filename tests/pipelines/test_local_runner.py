@@ -1,0 +1,167 @@
+"""The local runner executes the deployed definition against moto (in-process)."""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from moto import mock_aws
+
+from pipelines.cli import local_pipeline_config, run_local_pipeline
+from pipelines.embedded_aws import EmbeddedAws, create_lake
+from pipelines.local_runner import LocalPipelineRun, PipelineRunError
+from pipelines.names import ResourceNames
+from processing.generator import MarketConfig, generate
+from processing.lake import write_partitions
+from tests.conftest import SMALL_MARKET
+
+NAMES = ResourceNames(stage="local")
+WINDOW = {
+    "StartDate": SMALL_MARKET.start_date.isoformat(),
+    "EndDate": SMALL_MARKET.dates()[-1].isoformat(),
+    "ValidationDays": "7",
+    "TestDays": "7",
+    "NumRound": "40",
+}
+
+
+@pytest.fixture(scope="module")
+def aws() -> Iterator[EmbeddedAws]:
+    patch = pytest.MonkeyPatch()
+    for name, value in (("AWS_ACCESS_KEY_ID", "testing"), ("AWS_SECRET_ACCESS_KEY", "testing"),
+                        ("AWS_DEFAULT_REGION", "eu-central-1")):  # fmt: skip
+        patch.setenv(name, value)
+    patch.delenv("AWS_ENDPOINT_URL", raising=False)
+    with mock_aws():
+        aws = EmbeddedAws(endpoint_url=None)
+        create_lake(aws, NAMES)
+        write_partitions(generate(SMALL_MARKET), NAMES.raw_loads_uri, s3_client=aws.client("s3"))
+        yield aws
+    patch.undo()
+
+
+def _s3_json(aws: EmbeddedAws, uri: str) -> Any:
+    bucket, _, key = uri.removeprefix("s3://").partition("/")
+    return json.loads(aws.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read())
+
+
+def _packages(aws: EmbeddedAws) -> list[dict[str, Any]]:
+    sagemaker = aws.client("sagemaker")
+    groups = sagemaker.list_model_package_groups()["ModelPackageGroupSummaryList"]
+    if not groups:
+        return []
+    summaries = sagemaker.list_model_packages(ModelPackageGroupName=NAMES.model_package_group)
+    return [
+        sagemaker.describe_model_package(ModelPackageName=s["ModelPackageArn"])
+        for s in summaries["ModelPackageSummaryList"]
+    ]
+
+
+def test_run_registers_one_package_whose_metrics_and_baselines_exist(
+    aws: EmbeddedAws, tmp_path: Path
+) -> None:
+    before = len(_packages(aws))
+    result = run_local_pipeline(aws, tmp_path, WINDOW, code_version="test-version")
+    assert result.status == "Succeeded", result.failure
+    assert [s.name for s in result.steps] == [
+        "LaneStatistics", "Prepare", "DataQualityBaseline", "Train", "Evaluate", "Gate",
+        "Register",
+    ]  # fmt: skip
+    packages = _packages(aws)
+    assert len(packages) == before + 1
+    package = next(p for p in packages if p["ModelPackageArn"] == result.model_package_arn)
+    assert package["ModelApprovalStatus"] == "PendingManualApproval"
+    metrics = package["ModelMetrics"]
+    evaluation = _s3_json(aws, metrics["ModelQuality"]["Statistics"]["S3Uri"])
+    assert set(evaluation["regression_metrics"]) == {"mae", "mse", "rmse", "r2", "mape"}
+    statistics = _s3_json(aws, metrics["ModelDataQuality"]["Statistics"]["S3Uri"])
+    assert statistics["dataset"]["item_count"] > 0
+    constraints = _s3_json(aws, metrics["ModelDataQuality"]["Constraints"]["S3Uri"])
+    assert constraints["monitoring_config"]["distribution_constraints"]["comparison_method"] == (
+        "Robust"
+    )
+    drift = package["DriftCheckBaselines"]["ModelDataQuality"]
+    assert _s3_json(aws, drift["Statistics"]["S3Uri"]) == statistics
+    assert _s3_json(aws, drift["Constraints"]["S3Uri"]) == constraints
+    assert package["CustomerMetadataProperties"] == {
+        "data_window_start": WINDOW["StartDate"],
+        "data_window_end": WINDOW["EndDate"],
+        "code_version": "test-version",
+    }
+    model_uri = package["InferenceSpecification"]["Containers"][0]["ModelDataUrl"]
+    bucket, _, key = model_uri.removeprefix("s3://").partition("/")
+    archive = aws.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        assert "xgboost-model.ubj" in tar.getnames()
+        metadata = json.load(tar.extractfile("model_metadata.json"))  # type: ignore[arg-type]
+    assert metadata["trees"] <= 40  # the NumRound override reached training
+
+
+def test_gate_failure_ends_in_the_fail_step_and_registers_nothing(
+    aws: EmbeddedAws, tmp_path: Path
+) -> None:
+    before = len(_packages(aws))
+    result = run_local_pipeline(aws, tmp_path, {**WINDOW, "MaxMape": "0.0001"})
+    assert result.status == "Failed"
+    assert result.steps[-1].name == "Fail"
+    assert result.steps[-1].status == "Failed"
+    assert "quality gate failed: MAPE" in (result.failure or "")
+    assert "(max 0.0001)" in (result.failure or "")
+    assert result.model_package_arn is None
+    assert len(_packages(aws)) == before
+
+
+def test_a_failing_step_surfaces_its_error(aws: EmbeddedAws, tmp_path: Path) -> None:
+    result = run_local_pipeline(aws, tmp_path, {**WINDOW, "StartDate": "2027-01-01"})
+    assert result.status == "Failed"
+    assert result.steps[0].name == "LaneStatistics"
+    assert result.steps[0].status == "Failed"
+    assert "step LaneStatistics" in (result.failure or "")
+    assert "is after --end-date" in (result.failure or "")
+
+
+def test_three_prepare_instances_write_three_sets_of_files(
+    aws: EmbeddedAws, tmp_path: Path
+) -> None:
+    result = run_local_pipeline(aws, tmp_path, {**WINDOW, "PrepareInstanceCount": "3"})
+    assert result.status == "Succeeded", result.failure
+    prepare = next(step for step in result.steps if step.name == "Prepare")
+    bucket, _, prefix = prepare.outputs["train"].removeprefix("s3://").partition("/")
+    keys = [
+        o["Key"] for o in aws.client("s3").list_objects_v2(Bucket=bucket, Prefix=prefix)["Contents"]
+    ]
+    assert {key.rsplit("/", 1)[1].rsplit("-", 1)[0] for key in keys} == {
+        "part-algo-1", "part-algo-2", "part-algo-3",
+    }  # fmt: skip
+
+
+def test_unknown_parameters_and_unsupported_steps_are_named(
+    aws: EmbeddedAws, tmp_path: Path
+) -> None:
+    with pytest.raises(PipelineRunError, match="unknown parameter"):
+        LocalPipelineRun({"Parameters": [], "Steps": []}, aws, tmp_path, {"Colour": "red"})
+    lambda_step = {"Steps": [{"Name": "Notify", "Type": "Lambda", "Arguments": {}}]}
+    result = LocalPipelineRun(lambda_step, aws, tmp_path).run()
+    assert result.failure == "step Notify: unsupported step type 'Lambda'"
+    expression = {
+        "Steps": [{"Name": "Stop", "Type": "Fail",
+                   "Arguments": {"ErrorMessage": {"Std:Unknown": {}}}}]
+    }  # fmt: skip
+    assert "unsupported expression 'Std:Unknown'" in (
+        LocalPipelineRun(expression, aws, tmp_path).run().failure or ""
+    )
+    bad_type = {"Parameters": [{"Name": "N", "Type": "Integer", "DefaultValue": 1}], "Steps": []}
+    with pytest.raises(PipelineRunError, match="parameter N must be Integer"):
+        LocalPipelineRun(bad_type, aws, tmp_path, {"N": "many"})
+
+
+def test_the_local_definition_is_the_deployable_one() -> None:
+    config = local_pipeline_config("x")
+    assert config.raw_loads_uri == NAMES.raw_loads_uri
+    assert config.pipeline_name == NAMES.pipeline
+    assert MarketConfig().start_date.isoformat() == "2025-11-01"
