@@ -7,7 +7,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -72,14 +72,6 @@ def cmd_data_generate(args: argparse.Namespace) -> int:
 # -- freight demo -------------------------------------------------------------------------------
 
 
-def _run_step(name: str, main: Callable[[Sequence[str] | None], int], argv: list[str]) -> None:
-    started = time.perf_counter()
-    code = main(argv)
-    if code != 0:
-        raise RuntimeError(f"step {name} failed with exit code {code}")
-    _progress(f"      {name} done in {time.perf_counter() - started:.1f} s")
-
-
 def metrics_table(evaluation: dict[str, Any]) -> str:
     """The demo's closing table: model and baselines side by side."""
     header = f"{'predictor':<14}{'MAPE':>9}{'MAE EUR':>11}{'RMSE EUR':>11}{'R2':>8}"
@@ -99,64 +91,94 @@ def metrics_table(evaluation: dict[str, Any]) -> str:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    """Generate a market, prepare, train and evaluate, all under one work folder."""
-    from processing import evaluate, prepare
-    from training import train
+    """The lifecycle on this machine: lake -> pipeline -> approval -> endpoint -> quotes."""
+    from pipelines.embedded_aws import embedded_aws
+    from pipelines.names import ResourceNames
+    from pipelines.operations import set_approval
 
     workdir: Path = args.workdir.resolve()
-    lake = workdir / "lake" / "raw" / "loads"
-    prepared = workdir / "prepare"
-    model_dir = workdir / "model"
-    evaluation_dir = workdir / "evaluation"
-    report_dir = workdir / "report"
     workdir.mkdir(parents=True, exist_ok=True)
+    names = ResourceNames(stage="local")
     started = time.perf_counter()
     config = MarketConfig(days=args.days, rows_per_day=args.rows_per_day, seed=args.seed)
-    rows = config.days * config.rows_per_day
-    _progress(f"[1/5] generating {config.days} days x {config.rows_per_day} loads into {lake}")
-    step_started = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=2) as executor:
-        write_partitions(generate(config, executor), str(lake))
-    _progress(f"      {rows} loads in {time.perf_counter() - step_started:.1f} s")
-    _progress("[2/5] prepare: validate, split by time, lane statistics, features")
-    _run_step("prepare", prepare.main, ["--input", str(lake), "--output", str(prepared)])
-    _progress("[3/5] train: XGBoost (hist) with early stopping on the validation split")
-    _run_step(
-        "train",
-        train.main,
-        [
-            "--base-dir", str(workdir / "train-job"),
-            "--train", str(prepared / "train"),
-            "--validation", str(prepared / "validation"),
-            "--artifacts", str(prepared / "artifacts"),
-            "--model-dir", str(model_dir),
-        ],
-    )  # fmt: skip
-    _progress("[4/5] evaluate: test split, against the lane-median and price-per-km baselines")
-    _run_step(
-        "evaluate",
-        evaluate.main,
-        [
-            "--model", str(model_dir),
-            "--test", str(prepared / "test"),
-            "--output", str(evaluation_dir),
-            "--report", str(report_dir),
-        ],
-    )  # fmt: skip
-    evaluation = json.loads((evaluation_dir / evaluate.EVALUATION_FILE).read_text())
-    print()
-    print(metrics_table(evaluation))
-    print()
-    _progress("[5/5] serve the model locally and price test-window loads through boto3")
-    print(quote_demo_loads(model_dir, lake, workdir / "serve.log"))
+    window = {
+        "StartDate": config.start_date.isoformat(),
+        "EndDate": config.dates()[-1].isoformat(),
+    }
+    with embedded_aws(names) as aws:
+        where = aws.endpoint_url or "in-process"
+        _progress(f"[1/5] embedded AWS at {where}; lake buckets and Glue database created")
+        _progress(
+            f"[2/5] generating {config.days} days x {config.rows_per_day} loads into "
+            f"{names.raw_loads_uri}"
+        )
+        step_started = time.perf_counter()
+        with ThreadPoolExecutor(max_workers=2) as executor:
+            write_partitions(
+                generate(config, executor), names.raw_loads_uri, s3_client=aws.client("s3")
+            )
+        _progress(f"      {config.days * config.rows_per_day} loads in "
+                  f"{time.perf_counter() - step_started:.1f} s")  # fmt: skip
+        _progress("[3/5] pipeline run-local: the deployable definition, executed here")
+        result = run_local_pipeline(aws, workdir / "pipeline", window)
+        print(format_run(result))
+        if result.status != "Succeeded" or result.model_package_arn is None:
+            print(f"error: the pipeline did not register a model: {result.failure}",
+                  file=sys.stderr)  # fmt: skip
+            return 1
+        _progress("[4/5] approving the registered model package (as Studio's button does)")
+        sagemaker = aws.client("sagemaker")
+        set_approval(sagemaker, result.model_package_arn, "Approved", "approved by freight demo")
+        model_dir, evaluation_path, report_dir = _fetch_approved(
+            aws, result.model_package_arn, result, workdir
+        )
+        evaluation = json.loads(evaluation_path.read_text())
+        print()
+        print(metrics_table(evaluation))
+        print()
+        _progress("[5/5] serving the approved model locally; quotes through boto3")
+        print(quote_demo_loads(model_dir, config, workdir / "serve.log"))
     print()
     print(f"finished in {time.perf_counter() - started:.0f} s; everything is under {workdir}:")
+    print(f"  approved package  {result.model_package_arn}")
     print(f"  model directory   {model_dir}")
-    print(f"  evaluation        {evaluation_dir / evaluate.EVALUATION_FILE}")
-    print(f"  report            {report_dir / evaluate.REPORT_FILE}")
-    print(f"  prepared splits   {prepared}")
+    print(f"  evaluation        {evaluation_path}")
+    print(f"  report            {report_dir / 'index.html'}")
+    print(f"  pipeline steps    {workdir / 'pipeline' / result.execution_id}")
     print(f"  server log        {workdir / 'serve.log'}")
     return 0
+
+
+def _fetch_approved(
+    aws: Any, package_arn: str, result: Any, workdir: Path
+) -> tuple[Path, Path, Path]:
+    """Download the approved package's model, its evaluation and the report from S3."""
+    import tarfile
+
+    s3 = aws.client("s3")
+
+    def download(uri: str, path: Path) -> Path:
+        bucket, _, key = uri.removeprefix("s3://").partition("/")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        s3.download_file(bucket, key, str(path))
+        return path
+
+    package = aws.client("sagemaker").describe_model_package(ModelPackageName=package_arn)
+    model_uri = package["InferenceSpecification"]["Containers"][0]["ModelDataUrl"]
+    archive = download(model_uri, workdir / "model.tar.gz")
+    model_dir = workdir / "model"
+    model_dir.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(archive) as tar:
+        tar.extractall(model_dir, filter="data")
+    evaluation_uri = package["ModelMetrics"]["ModelQuality"]["Statistics"]["S3Uri"]
+    evaluation_path = download(evaluation_uri, workdir / "evaluation" / "evaluation.json")
+    evaluate_step = next(step for step in result.steps if step.name == "Evaluate")
+    report_dir = workdir / "report"
+    report_uri = evaluate_step.outputs["report"]
+    bucket, _, prefix = report_uri.removeprefix("s3://").partition("/")
+    for item in s3.list_objects_v2(Bucket=bucket, Prefix=prefix).get("Contents", []):
+        download(f"s3://{bucket}/{item['Key']}", report_dir / item["Key"].rsplit("/", 1)[1])
+    return model_dir, evaluation_path, report_dir
 
 
 # -- freight serve / freight quote -----------------------------------------------------------
@@ -229,14 +251,17 @@ def cmd_quote(args: argparse.Namespace) -> int:
     return 0
 
 
-def demo_requests(lake: Path, count: int) -> tuple[list[dict[str, Any]], list[float]]:
-    """A few valid loads of the last day in the lake, as price requests, and their prices."""
-    from processing.lake import list_partitions, read_partitions
+def demo_requests(config: MarketConfig, count: int) -> tuple[list[dict[str, Any]], list[float]]:
+    """A few valid loads of the market's last day, as price requests, and their prices.
+
+    The generator is deterministic, so the day is drawn again rather than read from the lake.
+    """
+    from processing.generator import Market, generate_day
     from processing.schema import REQUEST_FIELDS
     from processing.validation import validate
 
-    last_day = list_partitions(lake)[-1][0]
-    loads = validate(read_partitions(lake, last_day, last_day)).valid
+    last_day = config.dates()[-1]
+    loads = validate(generate_day(Market(config.seed), last_day, config.rows_per_day)).valid
     # Spread the picks over the day's loads so that they differ in lane and equipment.
     step = max(1, loads.num_rows // count)
     picked = loads.take(list(range(0, step * count, step))[:count]).to_pylist()
@@ -250,14 +275,14 @@ def demo_requests(lake: Path, count: int) -> tuple[list[dict[str, Any]], list[fl
     return requests, [float(load["price_eur"]) for load in picked]
 
 
-def quote_demo_loads(model_dir: Path, lake: Path, log_path: Path, count: int = 5) -> str:
+def quote_demo_loads(model_dir: Path, config: MarketConfig, log_path: Path, count: int = 5) -> str:
     """Serve ``model_dir`` locally, quote loads via boto3 invoke_endpoint, return a table."""
     import boto3
 
     from inference.client import PriceQuoteClient
     from pipelines.local_endpoint import LOCAL_ENDPOINT_NAME, local_endpoint
 
-    requests, booked = demo_requests(lake, count)
+    requests, booked = demo_requests(config, count)
     # The local endpoint ignores credentials, but boto3 signs every request.
     session = boto3.Session(
         aws_access_key_id="local", aws_secret_access_key="local", region_name="eu-central-1"
@@ -487,7 +512,11 @@ def format_run(result: Any) -> str:
         f"{step.name:<22}{step.type:<15}{step.status:<11}{step.seconds:>8.1f}"
         for step in result.steps
     )
-    lines.append(f"execution {result.execution_id}: {result.status} in {result.seconds:.1f} s")
+    lines.append(
+        f"execution {result.execution_id}: {result.status} in {result.seconds:.1f} s "
+        f"(steps' work {result.work_seconds:.1f} s, runner overhead "
+        f"{result.overhead_seconds:.1f} s = {result.overhead_seconds / result.seconds:.0%})"
+    )
     if result.failure:
         lines.append(f"failure: {result.failure}")
     if result.model_package_arn:

@@ -273,10 +273,23 @@ def build_pipeline(config: PipelineConfig) -> Pipeline:
 
 def definition_json(config: PipelineConfig) -> str:
     """The pipeline definition: the JSON text that CDK deploys and the local runner executes."""
-    pipeline = build_pipeline(config)
-    # definition() runs the captured processor/trainer calls again.
-    with _offline_aws_environment(config.region):
-        return str(pipeline.definition())
+    with _sdk_warnings_silenced():
+        pipeline = build_pipeline(config)
+        # definition() runs the captured processor/trainer calls again.
+        with _offline_aws_environment(config.region):
+            return str(pipeline.definition())
+
+
+@contextmanager
+def _sdk_warnings_silenced() -> Iterator[None]:
+    """Hide the SDK's expected build-time warnings (it "pops" job names it will set itself)."""
+    sdk = logging.getLogger("sagemaker")
+    level = sdk.level
+    sdk.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        sdk.setLevel(level)
 
 
 _TELEMETRY_OPT_OUT = {
