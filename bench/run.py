@@ -177,7 +177,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--training-rows", type=int, default=1_000_000)
     parser.add_argument("--trees", type=int, default=200)
     parser.add_argument("--output", type=Path, default=RESULTS)
-    parser.add_argument("--skip-serving", action="store_true", help="data and training only")
+    parser.add_argument("--skip-serving", action="store_true", help="skip the serving benchmark")
+    parser.add_argument("--skip-pipeline", action="store_true", help="skip the pipeline benchmark")
     args = parser.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="freight-bench-"))
     results: list[Result] = []
@@ -188,6 +189,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             results += prepare_results
             results += bench_features(args.rows, executor)
         results += bench_training(prepared, args.training_rows, args.trees)
+        if not args.skip_pipeline:
+            from bench.pipeline import pipeline_results
+            from pipelines.cli import DEMO_DAYS, DEMO_ROWS_PER_DAY
+
+            lines = pipeline_results(work / "pipeline", DEMO_DAYS, DEMO_ROWS_PER_DAY)
+            results += [Result(**line) for line in lines]
         if not args.skip_serving:
             from bench.serving import run_serving, serving_results
 

@@ -563,6 +563,7 @@ def _add_pipeline_commands(commands: Any) -> None:
     for name, handler, text in (
         ("start", cmd_pipeline_start, "start an execution"),
         ("status", cmd_pipeline_status, "status of an execution (default: the latest)"),
+        ("wait", cmd_pipeline_status, "wait for an execution (default: the latest) to end"),
     ):
         command = pipeline.add_parser(name, help=text)
         _add_stage(command)
@@ -570,7 +571,10 @@ def _add_pipeline_commands(commands: Any) -> None:
             command.add_argument("--param", action="append", metavar="NAME=VALUE")
         else:
             command.add_argument("--execution-arn")
-        command.add_argument("--wait", action="store_true", help="wait until it ends")
+        if name == "wait":
+            command.set_defaults(wait=True)
+        else:
+            command.add_argument("--wait", action="store_true", help="wait until it ends")
         command.add_argument("--timeout", type=int_at_least(1), default=4 * 3600)
         command.add_argument("--poll", type=int_at_least(1), default=30)
         command.set_defaults(handler=handler)

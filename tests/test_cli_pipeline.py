@@ -60,6 +60,8 @@ def test_upsert_start_status_and_models_against_the_sagemaker_api(
     }
     assert cli.main(["pipeline", "status", "--stage", "dev"]) == 0
     assert json.loads(capsys.readouterr().out)["arn"] == execution
+    assert cli.main(["pipeline", "wait", "--stage", "dev", "--execution-arn", execution]) == 0
+    assert json.loads(capsys.readouterr().out)["status"] == "Succeeded"
 
     sagemaker.create_model_package_group(ModelPackageGroupName="freight-pricing-dev")
     package = sagemaker.create_model_package(

@@ -9,10 +9,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from moto import mock_aws
 
 from pipelines.cli import local_pipeline_config, run_local_pipeline
+from pipelines.definition import definition_json
 from pipelines.embedded_aws import EmbeddedAws, create_lake
 from pipelines.local_runner import LocalPipelineRun, PipelineRunError
 from pipelines.names import ResourceNames
@@ -125,19 +129,34 @@ def test_a_failing_step_surfaces_its_error(aws: EmbeddedAws, tmp_path: Path) -> 
     assert "is after --end-date" in (result.failure or "")
 
 
-def test_three_prepare_instances_write_three_sets_of_files(
+def _prepared_rows(aws: EmbeddedAws, uri: str) -> tuple[set[str], np.ndarray]:
+    bucket, _, prefix = uri.removeprefix("s3://").partition("/")
+    s3 = aws.client("s3")
+    keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix=prefix)["Contents"])
+    tables = [pq.read_table(io.BytesIO(s3.get_object(Bucket=bucket, Key=k)["Body"].read()))
+              for k in keys]  # fmt: skip
+    table = pa.concat_tables(tables)
+    matrix = np.column_stack([column.to_numpy() for column in table.columns])
+    hosts = {key.rsplit("/", 1)[1].rsplit("-", 1)[0] for key in keys}
+    return hosts, matrix[np.lexsort(matrix.T[::-1])]
+
+
+def test_one_and_three_prepare_instances_give_the_same_features(
     aws: EmbeddedAws, tmp_path: Path
 ) -> None:
-    result = run_local_pipeline(aws, tmp_path, {**WINDOW, "PrepareInstanceCount": "3"})
-    assert result.status == "Succeeded", result.failure
-    prepare = next(step for step in result.steps if step.name == "Prepare")
-    bucket, _, prefix = prepare.outputs["train"].removeprefix("s3://").partition("/")
-    keys = [
-        o["Key"] for o in aws.client("s3").list_objects_v2(Bucket=bucket, Prefix=prefix)["Contents"]
+    # Only the two data steps of the deployable definition: the rest does not matter here.
+    definition = json.loads(definition_json(local_pipeline_config("x")))
+    definition["Steps"] = [
+        s for s in definition["Steps"] if s["Name"] in ("LaneStatistics", "Prepare")
     ]
-    assert {key.rsplit("/", 1)[1].rsplit("-", 1)[0] for key in keys} == {
-        "part-algo-1", "part-algo-2", "part-algo-3",
-    }  # fmt: skip
+    rows = {}
+    for instances in ("1", "3"):
+        parameters = {**WINDOW, "PrepareInstanceCount": instances}
+        result = LocalPipelineRun(definition, aws, tmp_path, parameters).run()
+        assert result.status == "Succeeded", result.failure
+        hosts, rows[instances] = _prepared_rows(aws, result.steps[1].outputs["train"])
+        assert hosts == {f"part-algo-{i + 1}" for i in range(int(instances))}
+    np.testing.assert_array_equal(rows["1"], rows["3"])
 
 
 def test_unknown_parameters_and_unsupported_steps_are_named(
