@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 
-from processing.schema import REQUEST_FIELDS
+from processing.schema import REQUEST_FIELDS, REQUEST_NUMBER_FIELDS
 from processing.validation import check_request
 
 JSON = "application/json"
@@ -27,17 +27,7 @@ EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 # Timestamps outside this window are unit mistakes (seconds for milliseconds) or typos.
 EARLIEST_MS = (dt.datetime(2000, 1, 1, tzinfo=dt.UTC) - EPOCH) // MILLISECOND
 LATEST_MS = (dt.datetime(2100, 1, 1, tzinfo=dt.UTC) - EPOCH) // MILLISECOND
-_NUMBER_FIELDS = frozenset(
-    {
-        "origin_lat",
-        "origin_lon",
-        "destination_lat",
-        "destination_lon",
-        "distance_km",
-        "weight_kg",
-        "loading_meters",
-    }
-)
+_NUMBER_FIELDS = frozenset(REQUEST_NUMBER_FIELDS)
 _STRING_FIELDS = frozenset(
     {"origin_country", "origin_region", "destination_country", "destination_region",
      "equipment_type"}

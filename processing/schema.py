@@ -120,6 +120,16 @@ LOAD_FIELDS: tuple[FieldDoc, ...] = (
 )
 
 FIELD_NAMES: tuple[str, ...] = tuple(field.name for field in LOAD_FIELDS)
+# The numeric fields a price request carries (coordinates and the load's size).
+REQUEST_NUMBER_FIELDS: tuple[str, ...] = (
+    "origin_lat",
+    "origin_lon",
+    "destination_lat",
+    "destination_lon",
+    "distance_km",
+    "weight_kg",
+    "loading_meters",
+)
 LABEL = "price_eur"
 # Fields a price request must carry: the contract without ids and label. posted_at defaults to
 # the time of the request when a client leaves it out.

@@ -30,22 +30,14 @@ from processing.schema import (
     MIN_WEIGHT_KG,
     QUARANTINE_DETAIL,
     QUARANTINE_REASON,
+    REQUEST_NUMBER_FIELDS,
     conform,
 )
 
 BoolArray = npt.NDArray[np.bool_]
 FloatArray = npt.NDArray[np.float64]
 
-NUMERIC_FIELDS = (
-    "origin_lat",
-    "origin_lon",
-    "destination_lat",
-    "destination_lon",
-    "distance_km",
-    "weight_kg",
-    "loading_meters",
-    "price_eur",
-)
+NUMERIC_FIELDS = (*REQUEST_NUMBER_FIELDS, "price_eur")
 # A price may include this much fixed cost (loading, waiting, a ferry) before the per-km cap.
 MAX_FIXED_PRICE_EUR = 1_500.0
 # Road distance is never shorter than the great circle; allow for rounding of coordinates.
@@ -128,10 +120,11 @@ class _Check:
 class _Columns:
     """Lazily decoded columns of one batch, shared by the checks."""
 
-    def __init__(self, table: pa.Table):
+    def __init__(self, table: pa.Table, executor: ThreadPoolExecutor | None = None):
         self.table = table
         # Decoded up front, so that checks running in parallel threads only read them.
-        self._floats = {name: floats(table.column(name)) for name in NUMERIC_FIELDS}
+        decoded = _map(executor, lambda name: floats(table.column(name)), NUMERIC_FIELDS)
+        self._floats: dict[str, FloatArray] = dict(zip(NUMERIC_FIELDS, decoded, strict=True))
 
     def number(self, name: str) -> FloatArray:
         return self._floats[name]
@@ -158,15 +151,22 @@ def _range_detail(
     return detail
 
 
-def _checks(table: pa.Table) -> list[_Check]:
-    columns = _Columns(table)
+def _map(
+    executor: ThreadPoolExecutor | None, function: Callable[[Any], Any], items: Any
+) -> list[Any]:
+    return list(executor.map(function, items)) if executor else [function(i) for i in items]
+
+
+def _checks(table: pa.Table, executor: ThreadPoolExecutor | None = None) -> list[_Check]:
+    columns = _Columns(table, executor)
     number = columns.number
     equipment_codes = {name: code for code, name in enumerate(EQUIPMENT_TYPES)}
     country_codes = {code: position for position, code in enumerate(sorted(EUROPEAN_COUNTRIES))}
-    posted_ms = epoch_ms(table.column("posted_at"))
-    pickup_ms = epoch_ms(table.column("pickup_at"))
-
-    nulls = {name: null_mask(table.column(name)) for name in FIELD_NAMES}
+    posted_ms, pickup_ms = _map(
+        executor, lambda name: epoch_ms(table.column(name)), ("posted_at", "pickup_at")
+    )
+    masks = _map(executor, lambda name: null_mask(table.column(name)), FIELD_NAMES)
+    nulls = dict(zip(FIELD_NAMES, masks, strict=True))
 
     def missing_detail(rows: npt.NDArray[np.intp]) -> list[str]:
         return [
@@ -410,7 +410,7 @@ def validate(table: pa.Table, executor: ThreadPoolExecutor | None = None) -> Val
     reason_code = np.full(rows, -1, dtype=np.int16)
     details: dict[int, str] = {}
     counts: dict[str, int] = {}
-    checks = _checks(table)
+    checks = _checks(table, executor)
     if executor is not None:
         masks = list(executor.map(lambda check: check.failing(), checks))
     else:
@@ -466,7 +466,7 @@ def check_request(load: Mapping[str, Any]) -> Problem | None:
     of the right Python type (the parser checks that). A test holds both implementations to the
     same verdicts.
     """
-    for name in _REQUEST_NUMBERS:
+    for name in REQUEST_NUMBER_FIELDS:
         if not math.isfinite(load[name]):
             return Problem("not_finite", name, f"{name} must be a finite number, got {load[name]}")
     if load["equipment_type"] not in EQUIPMENT_TYPES:
@@ -534,14 +534,3 @@ def check_request(load: Mapping[str, Any]) -> Problem | None:
     if load["pickup_at"] < load["posted_at"]:
         return Problem("pickup_before_posting", "pickup_at", "pickup_at is before posted_at")
     return None
-
-
-_REQUEST_NUMBERS = (
-    "origin_lat",
-    "origin_lon",
-    "destination_lat",
-    "destination_lon",
-    "distance_km",
-    "weight_kg",
-    "loading_meters",
-)
