@@ -10,7 +10,10 @@ BIN := $(VENV)/bin
 EXTRAS := --extra local --extra infra --extra dev --extra bench
 STAMP := $(VENV)/.synced-$(UV_VERSION)
 
-.PHONY: demo test lint format bench clean
+# jsii (the CDK's runtime) prints a large banner on node 20 without this.
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+
+.PHONY: demo test lint format bench synth clean
 
 $(UV):
 	$(PYTHON) -m venv $(UV_DIR)
@@ -38,6 +41,10 @@ format: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.run
+
+# Every stack of every stage into cdk.out/, offline and without credentials.
+synth: $(STAMP)
+	CDK_OUTDIR=cdk.out $(BIN)/python -m cdk_app.app
 
 clean:
 	rm -rf $(VENV) $(UV_DIR) work .pytest_cache .mypy_cache .ruff_cache

@@ -71,6 +71,11 @@ class ResourceNames:
         """Endpoint data capture and Model Monitor reports."""
         return self._bucket("monitoring")
 
+    @property
+    def access_log_bucket(self) -> str:
+        """S3 server access logs of the other buckets."""
+        return self._bucket("access-logs")
+
     def buckets(self) -> dict[str, str]:
         """Every bucket by purpose."""
         return {

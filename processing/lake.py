@@ -106,9 +106,7 @@ def _register_partition(
     import awswrangler as wr
 
     wr.catalog.create_database(glue.database, exist_ok=True, boto3_session=session)
-    columns = {
-        field.name: _glue_type(field.type) for field in schema if field.name != PARTITION_COLUMN
-    }
+    columns = glue_columns(schema)
     wr.catalog.create_parquet_table(
         database=glue.database,
         table=glue.table,
@@ -135,6 +133,13 @@ def _table_exists(glue: GlueTarget, session: boto3.Session) -> bool:
         database=glue.database, table=glue.table, boto3_session=session
     )
     return exists
+
+
+def glue_columns(schema: pa.Schema) -> dict[str, str]:
+    """Glue column types of a table schema (the partition column left out)."""
+    return {
+        field.name: _glue_type(field.type) for field in schema if field.name != PARTITION_COLUMN
+    }
 
 
 def _glue_type(arrow_type: pa.DataType) -> str:

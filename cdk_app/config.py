@@ -1,0 +1,51 @@
+"""One frozen configuration per stage; only the app entry chooses among them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pipelines.names import ResourceNames
+
+
+@dataclass(frozen=True)
+class StageConfig:
+    """What differs between dev, staging and prod."""
+
+    stage: str
+    account: str
+    region: str = "eu-central-1"
+    termination_protection: bool = False
+    # Endpoint data capture and Model Monitor reports: kept this many days.
+    capture_retention_days: int = 30
+    # Noncurrent object versions in the lake: kept this many days.
+    noncurrent_version_days: int = 30
+    alarm_email: str = "mlops-alerts@example.com"
+
+    def __post_init__(self) -> None:
+        if self.capture_retention_days < 1 or self.noncurrent_version_days < 1:
+            raise ValueError(f"{self.stage}: retention periods must be at least one day")
+        if "@" not in self.alarm_email:
+            raise ValueError(f"{self.stage}: alarm_email {self.alarm_email!r} is not an address")
+
+    @property
+    def names(self) -> ResourceNames:
+        """Every resource name of the stage."""
+        return ResourceNames(stage=self.stage, account=self.account)
+
+
+def stage_configs(account: str, region: str = "eu-central-1") -> dict[str, StageConfig]:
+    """The three deployable stages for one account (stages may also live in one account each)."""
+    return {
+        "dev": StageConfig(stage="dev", account=account, region=region),
+        "staging": StageConfig(
+            stage="staging", account=account, region=region, capture_retention_days=60
+        ),
+        "prod": StageConfig(
+            stage="prod",
+            account=account,
+            region=region,
+            termination_protection=True,
+            capture_retention_days=90,
+            noncurrent_version_days=90,
+        ),
+    }

@@ -1,0 +1,1 @@
+"""Constructs: one per concern, exposing their resources as attributes."""

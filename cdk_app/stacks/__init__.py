@@ -1,0 +1,1 @@
+"""Stacks: they compose constructs, split by lifecycle."""
