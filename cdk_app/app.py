@@ -9,6 +9,7 @@ from cdk_nag import AwsSolutionsChecks
 
 from cdk_app.config import stage_configs
 from cdk_app.stacks.data_lake import DataLakeStack
+from cdk_app.stacks.ml_pipeline import MlPipelineStack
 
 DEFAULT_ACCOUNT = "111111111111"  # synth without credentials; deploy with -c account=<id>
 
@@ -19,6 +20,8 @@ def build_app(app: App | None = None) -> App:
     account = str(app.node.try_get_context("account") or os.environ.get("CDK_DEFAULT_ACCOUNT")
                   or DEFAULT_ACCOUNT)  # fmt: skip
     region = str(app.node.try_get_context("region") or "eu-central-1")
+    # The commit being deployed, stamped into registered models (cdk deploy -c code_version=...).
+    code_version = str(app.node.try_get_context("code_version") or "unknown")
     configs = stage_configs(account, region)
     requested = app.node.try_get_context("stage")
     if requested is not None and requested not in configs:
@@ -27,7 +30,11 @@ def build_app(app: App | None = None) -> App:
         if requested is not None and name != requested:
             continue
         environment = Environment(account=config.account, region=config.region)
-        DataLakeStack(app, f"FreightPricing-{name}-DataLake", config=config, env=environment)
+        lake = DataLakeStack(app, f"FreightPricing-{name}-DataLake", config=config, env=environment)
+        MlPipelineStack(
+            app, f"FreightPricing-{name}-MlPipeline", config=config, lake=lake,
+            code_version=code_version, env=environment,
+        )  # fmt: skip
     Validations.of(app).add_plugins(AwsSolutionsChecks(app))
     return app
 

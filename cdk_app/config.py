@@ -20,6 +20,11 @@ class StageConfig:
     # Noncurrent object versions in the lake: kept this many days.
     noncurrent_version_days: int = 30
     alarm_email: str = "mlops-alerts@example.com"
+    # Pipeline parameters the weekly retraining passes.
+    processing_instance_type: str = "ml.m5.xlarge"
+    training_instance_type: str = "ml.m5.2xlarge"
+    prepare_instance_count: int = 1
+    max_mape: float = 0.12
 
     def __post_init__(self) -> None:
         if self.capture_retention_days < 1 or self.noncurrent_version_days < 1:
@@ -38,7 +43,11 @@ def stage_configs(account: str, region: str = "eu-central-1") -> dict[str, Stage
     return {
         "dev": StageConfig(stage="dev", account=account, region=region),
         "staging": StageConfig(
-            stage="staging", account=account, region=region, capture_retention_days=60
+            stage="staging",
+            account=account,
+            region=region,
+            capture_retention_days=60,
+            prepare_instance_count=2,
         ),
         "prod": StageConfig(
             stage="prod",
@@ -47,5 +56,8 @@ def stage_configs(account: str, region: str = "eu-central-1") -> dict[str, Stage
             termination_protection=True,
             capture_retention_days=90,
             noncurrent_version_days=90,
+            prepare_instance_count=3,
+            processing_instance_type="ml.m5.2xlarge",
+            training_instance_type="ml.m5.4xlarge",
         ),
     }

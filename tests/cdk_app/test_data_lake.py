@@ -159,9 +159,10 @@ def test_every_stage_synthesizes_with_no_unacknowledged_nag_error() -> None:
     app = build_app(App(context={"account": ACCOUNT}))
     assembly = app.synth()  # raises ValidationFailed on an unacknowledged cdk-nag error
     assert sorted(stack.stack_name for stack in assembly.stacks) == [
-        "FreightPricing-dev-DataLake", "FreightPricing-prod-DataLake",
-        "FreightPricing-staging-DataLake",
-    ]  # fmt: skip
+        f"FreightPricing-{stage}-{kind}"
+        for stage in ("dev", "prod", "staging")
+        for kind in ("DataLake", "MlPipeline")
+    ]
 
 
 def test_nag_is_really_checking() -> None:
