@@ -25,6 +25,8 @@ class StageConfig:
     training_instance_type: str = "ml.m5.2xlarge"
     prepare_instance_count: int = 1
     max_mape: float = 0.12
+    # When the weekly retraining starts (EventBridge cron, UTC).
+    retrain_schedule: str = "cron(0 3 ? * MON *)"
 
     def __post_init__(self) -> None:
         if self.capture_retention_days < 1 or self.noncurrent_version_days < 1:

@@ -24,7 +24,6 @@ REPOSITORY = Path(__file__).resolve().parents[2]
 IMAGE_PLACEHOLDER = (
     "111111111111.dkr.ecr.eu-central-1.amazonaws.com/freight-pricing:synth-placeholder"
 )
-RETRAIN_SCHEDULE = "cron(0 3 ? * MON *)"  # Mondays 03:00 UTC
 IMAGE_EXCLUDES = [
     ".git",
     ".venv",
@@ -262,7 +261,7 @@ class MlPipelineStack(Stack):
             {"name": "MaxMape", "value": str(config.max_mape)},
         ]
         return events.CfnRule(
-            self, "WeeklyRetraining", schedule_expression=RETRAIN_SCHEDULE,
+            self, "WeeklyRetraining", schedule_expression=config.retrain_schedule,
             description="Retrain the price model every week",
             targets=[events.CfnRule.TargetProperty(
                 arn=self.pipeline_arn, id="pipeline", role_arn=invoker.role_arn,
