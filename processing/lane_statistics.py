@@ -15,11 +15,15 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from processing.arguments import date, positive_float
 from processing.features import fit_lane_statistics
 from processing.lake import read_partitions
-from processing.prepare import PrepareConfig, split_window, write_artifacts
-from processing.sagemaker_paths import PROCESSING_BASE
+from processing.prepare import (
+    PrepareConfig,
+    add_window_arguments,
+    split_window,
+    window_error,
+    write_artifacts,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -27,13 +31,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m processing.lane_statistics", description=__doc__
     )
-    parser.add_argument("--base-dir", type=Path, default=PROCESSING_BASE)
-    parser.add_argument("--input", type=Path, help="daily partitions (default <base>/input/loads)")
+    add_window_arguments(parser)
     parser.add_argument("--output", type=Path, help="default <base>/output/statistics")
-    parser.add_argument("--start-date", type=date, help="first day of the window (inclusive)")
-    parser.add_argument("--end-date", type=date, help="last day of the window (inclusive)")
-    parser.add_argument("--validation-days", type=positive_float, default=14.0)
-    parser.add_argument("--test-days", type=positive_float, default=14.0)
     return parser
 
 
@@ -42,9 +41,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     source = args.input or args.base_dir / "input" / "loads"
     output = args.output or args.base_dir / "output" / "statistics"
-    if args.start_date and args.end_date and args.start_date > args.end_date:
-        print(f"error: --start-date {args.start_date} is after --end-date {args.end_date}",
-              file=sys.stderr)  # fmt: skip
+    problem = window_error(args)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
         return 2
     with ThreadPoolExecutor(max_workers=2) as executor:
         try:

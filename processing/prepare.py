@@ -309,16 +309,28 @@ def write_artifacts(statistics: LaneStatistics, directory: Path) -> None:
     FeatureSpec().save(directory / FEATURE_SPEC_FILE)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """Command-line interface of the prepare step."""
-    parser = argparse.ArgumentParser(prog="python -m processing.prepare", description=__doc__)
+def add_window_arguments(parser: argparse.ArgumentParser) -> None:
+    """The window options that Prepare and the lane-statistics step share."""
     parser.add_argument("--base-dir", type=Path, default=PROCESSING_BASE)
     parser.add_argument("--input", type=Path, help="daily partitions (default <base>/input/loads)")
-    parser.add_argument("--output", type=Path, help="output root (default <base>/output)")
     parser.add_argument("--start-date", type=date, help="first day of the window (inclusive)")
     parser.add_argument("--end-date", type=date, help="last day of the window (inclusive)")
     parser.add_argument("--validation-days", type=positive_float, default=14.0)
     parser.add_argument("--test-days", type=positive_float, default=14.0)
+
+
+def window_error(args: argparse.Namespace) -> str | None:
+    """Why the window options cannot work together, if they cannot."""
+    if args.start_date and args.end_date and args.start_date > args.end_date:
+        return f"--start-date {args.start_date} is after --end-date {args.end_date}"
+    return None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Command-line interface of the prepare step."""
+    parser = argparse.ArgumentParser(prog="python -m processing.prepare", description=__doc__)
+    add_window_arguments(parser)
+    parser.add_argument("--output", type=Path, help="output root (default <base>/output)")
     parser.add_argument("--baseline-rows", type=int_at_least(1), default=DEFAULT_BASELINE_ROWS)
     parser.add_argument(
         "--statistics",
@@ -334,11 +346,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     source = args.input or args.base_dir / "input" / "loads"
     output = args.output or args.base_dir / "output"
-    if args.start_date and args.end_date and args.start_date > args.end_date:
-        print(
-            f"error: --start-date {args.start_date} is after --end-date {args.end_date}",
-            file=sys.stderr,
-        )
+    problem = window_error(args)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
         return 2
     with ThreadPoolExecutor(max_workers=2) as executor:
         try:
