@@ -6,7 +6,6 @@ import statistics
 import subprocess
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -44,18 +43,15 @@ def definition_build_seconds(repeats: int = 3) -> dict[str, float]:
 
 def run_local_overhead(work: Path, days: int, rows_per_day: int) -> dict[str, Any]:
     """Run the pipeline locally on the demo market; split its time into work and overhead."""
-    from pipelines.cli import run_local_pipeline
+    from pipelines.cli import land_market, run_local_pipeline
     from pipelines.embedded_aws import embedded_aws
     from pipelines.names import ResourceNames
-    from processing.generator import MarketConfig, generate
-    from processing.lake import write_partitions
+    from processing.generator import MarketConfig
 
     names = ResourceNames(stage="local")
     config = MarketConfig(days=days, rows_per_day=rows_per_day)
     with embedded_aws(names, environment={}) as aws:
-        with ThreadPoolExecutor(2) as executor:
-            write_partitions(generate(config, executor), names.raw_loads_uri,
-                             s3_client=aws.client("s3"))  # fmt: skip
+        land_market(aws, config)
         result = run_local_pipeline(aws, work, {}, code_version="bench")
     if result.status != "Succeeded":
         raise RuntimeError(f"local run failed: {result.failure}")

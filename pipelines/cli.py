@@ -113,10 +113,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             f"{names.raw_loads_uri}"
         )
         step_started = time.perf_counter()
-        with ThreadPoolExecutor(max_workers=2) as executor:
-            write_partitions(
-                generate(config, executor), names.raw_loads_uri, s3_client=aws.client("s3")
-            )
+        land_market(aws, config)
         _progress(f"      {config.days * config.rows_per_day} loads in "
                   f"{time.perf_counter() - step_started:.1f} s")  # fmt: skip
         _progress("[3/5] pipeline run-local: the deployable definition, executed here")
@@ -472,7 +469,19 @@ def run_local_pipeline(
     return run.run()
 
 
-def _ensure_local_data(aws: Any, days: int, rows_per_day: int, seed: int) -> None:
+def land_market(aws: Any, config: MarketConfig) -> None:
+    """Generate the synthetic market into the embedded lake's raw loads."""
+    from pipelines.names import ResourceNames
+
+    with ThreadPoolExecutor(max_workers=2) as executor:
+        write_partitions(
+            generate(config, executor),
+            ResourceNames(stage="local").raw_loads_uri,
+            s3_client=aws.client("s3"),
+        )
+
+
+def _ensure_local_data(aws: Any, config: MarketConfig) -> None:
     from pipelines.names import ResourceNames
 
     names = ResourceNames(stage="local")
@@ -481,13 +490,10 @@ def _ensure_local_data(aws: Any, days: int, rows_per_day: int, seed: int) -> Non
     )
     if listed.get("KeyCount", 0):
         return
-    config = MarketConfig(days=days, rows_per_day=rows_per_day, seed=seed)
-    _progress(f"the embedded lake is empty: generating {days} days x {rows_per_day} loads")
-    with ThreadPoolExecutor(max_workers=2) as executor:
-        write_partitions(
-            generate(config, executor), names.raw_loads_uri, boto3_session=None,
-            s3_client=aws.client("s3"),
-        )  # fmt: skip
+    _progress(
+        f"the embedded lake is empty: generating {config.days} days x {config.rows_per_day} loads"
+    )
+    land_market(aws, config)
 
 
 def cmd_pipeline_run_local(args: argparse.Namespace) -> int:
@@ -499,7 +505,8 @@ def cmd_pipeline_run_local(args: argparse.Namespace) -> int:
 
     parameters = parse_parameters(args.param or [], PARAMETER_NAMES)
     with embedded_aws(ResourceNames(stage="local")) as aws:
-        _ensure_local_data(aws, args.days, args.rows_per_day, args.seed)
+        market = MarketConfig(days=args.days, rows_per_day=args.rows_per_day, seed=args.seed)
+        _ensure_local_data(aws, market)
         result = run_local_pipeline(aws, args.workdir.resolve(), parameters)
     print(format_run(result))
     return 0 if result.status == "Succeeded" else 1

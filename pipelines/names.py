@@ -102,6 +102,16 @@ class ResourceNames:
         return f"{self.prefix}-{self.stage}"
 
     @property
+    def sagemaker_role(self) -> str:
+        """The execution role of the pipeline's jobs."""
+        return f"{self.prefix}-{self.stage}-sagemaker"
+
+    @property
+    def notification_topic(self) -> str:
+        """Pipeline failures and model approvals are announced here."""
+        return f"{self.prefix}-{self.stage}-pipeline"
+
+    @property
     def raw_loads_uri(self) -> str:
         """Where daily raw load partitions land."""
         return f"s3://{self.raw_bucket}/raw/loads"

@@ -82,7 +82,7 @@ class MlPipelineStack(Stack):
         self.topic_key = kms.Key(self, "NotificationKey", enable_key_rotation=True)
         self.topic_key.grant_encrypt_decrypt(iam.ServicePrincipal("events.amazonaws.com"))
         self.topic = sns.Topic(
-            self, "Notifications", topic_name=f"{names.prefix}-{names.stage}-pipeline",
+            self, "Notifications", topic_name=names.notification_topic,
             master_key=self.topic_key, enforce_ssl=True,
         )  # fmt: skip
         self.topic.add_subscription(subscriptions.EmailSubscription(config.alarm_email))
@@ -115,7 +115,7 @@ class MlPipelineStack(Stack):
     def _execution_role(self, config: StageConfig, lake: DataLakeStack) -> iam.Role:
         names = config.names
         role = iam.Role(
-            self, "ExecutionRole", role_name=f"{names.prefix}-{names.stage}-sagemaker",
+            self, "ExecutionRole", role_name=names.sagemaker_role,
             assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
             description="Runs the freight pricing pipeline's processing and training jobs",
         )  # fmt: skip
@@ -227,7 +227,7 @@ class MlPipelineStack(Stack):
         pipeline_config = PipelineConfig(
             pipeline_name=names.pipeline,
             region=config.region,
-            role_arn=f"arn:aws:iam::{config.account}:role/{names.prefix}-{names.stage}-sagemaker",
+            role_arn=f"arn:aws:iam::{config.account}:role/{names.sagemaker_role}",
             image_uri=IMAGE_PLACEHOLDER,
             artifacts_bucket=names.artifacts_bucket,
             raw_loads_uri=names.raw_loads_uri,
