@@ -181,6 +181,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, default=RESULTS)
     parser.add_argument("--skip-serving", action="store_true", help="skip the serving benchmark")
     parser.add_argument("--skip-pipeline", action="store_true", help="skip the pipeline benchmark")
+    parser.add_argument(
+        "--serving-only", action="store_true", help="only the serving benchmark (to its own file)"
+    )
     parser.add_argument("--prepare-only", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.prepare_only is not None:
@@ -192,7 +195,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     work = Path(tempfile.mkdtemp(prefix="freight-bench-"))
     results: list[Result] = []
+    if args.serving_only and args.output == RESULTS:
+        args.output = RESULTS.with_name("results-serving.json")
     try:
+        if args.serving_only:
+            from bench.serving import run_serving, serving_results
+
+            results += [Result(**line) for line in serving_results(run_serving(work / "serving"))]
+            return _report(results, args.output)
         prepare_run = subprocess.run(
             [sys.executable, "-m", "bench.run", "--rows", str(args.rows), "--prepare-only",
              str(work)],
@@ -216,6 +226,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             results += [Result(**line) for line in serving_results(run_serving(work / "serving"))]
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    return _report(results, args.output)
+
+
+def _report(results: list[Result], output: Path) -> int:
+    """Print the table and write it with the machine description to ``output``."""
     width = max(len(r.name) for r in results)
     print(f"{'benchmark':<{width}}  {'measured':>20}  {'target':>22}  met  notes")
     for r in results:
@@ -229,8 +244,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "measured_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "results": [r.__dict__ for r in results],
     }  # fmt: skip
-    args.output.write_text(json.dumps(payload, indent=2) + "\n")
-    print(f"\nwritten to {args.output}")
+    output.write_text(json.dumps(payload, indent=2) + "\n")
+    print(f"\nwritten to {output}")
     return 0
 
 

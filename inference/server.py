@@ -7,7 +7,9 @@ against a local server unchanged. On that path errors are wrapped the way SageMa
 container's errors (HTTP 424 ``ModelError`` with the original status and message).
 
 Each worker process loads the model once at start-up and scores on its event loop (one
-worker per core); uvicorn drains in-flight requests on SIGTERM.
+worker per core); after each invocation it busy-polls for ``busy_poll_us`` (default 1 ms)
+instead of letting its CPU idle (inference.busy_poll); uvicorn drains in-flight requests on
+SIGTERM.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from typing import Any
 
 import orjson
 
+from inference.busy_poll import DEFAULT_WINDOW_US, MAX_WINDOW_US, BusyPoll
 from inference.hooks import input_fn, model_fn, output_fn, predict_fn
 from inference.parsing import RequestError
 from processing.model import PriceModel
@@ -48,6 +51,7 @@ ENV_MAX_BODY_BYTES = "FREIGHT_MAX_BODY_BYTES"
 ENV_ENDPOINT_NAME = "FREIGHT_ENDPOINT_NAME"
 ENV_ACCESS_LOG = "FREIGHT_ACCESS_LOG"
 ENV_HOST = "FREIGHT_HOST"
+ENV_BUSY_POLL_US = "FREIGHT_BUSY_POLL_US"
 INFERENCE_ID_HEADER = b"x-amzn-sagemaker-inference-id"
 REQUEST_ID_HEADER = b"x-request-id"
 RUNTIME_PATH = re.compile(r"^/endpoints/([^/]+)/invocations$")
@@ -72,6 +76,7 @@ class ServerSettings:
     endpoint_name: str | None = None
     access_log: bool = False
     timeout_seconds: int = 60
+    busy_poll_us: int = DEFAULT_WINDOW_US
 
     def __post_init__(self) -> None:
         if not 1 <= self.port <= 65535:
@@ -82,6 +87,11 @@ class ServerSettings:
             raise SettingsError(f"max_body_bytes must be positive, got {self.max_body_bytes}")
         if self.timeout_seconds < 1:
             raise SettingsError(f"timeout_seconds must be positive, got {self.timeout_seconds}")
+        if not 0 <= self.busy_poll_us <= MAX_WINDOW_US:
+            raise SettingsError(
+                f"busy_poll_us must be within 0-{MAX_WINDOW_US} (0 switches busy polling off), "
+                f"got {self.busy_poll_us}"
+            )
 
     @classmethod
     def from_environment(cls, environment: Mapping[str, str]) -> ServerSettings:
@@ -105,6 +115,7 @@ class ServerSettings:
             endpoint_name=environment.get(ENV_ENDPOINT_NAME) or None,
             access_log=environment.get(ENV_ACCESS_LOG, "").lower() in ("1", "true", "yes"),
             timeout_seconds=integer(ENV_TIMEOUT, 60),
+            busy_poll_us=integer(ENV_BUSY_POLL_US, DEFAULT_WINDOW_US),
         )
 
     def to_environment(self) -> dict[str, str]:
@@ -118,6 +129,7 @@ class ServerSettings:
             ENV_ENDPOINT_NAME: self.endpoint_name or "",
             ENV_ACCESS_LOG: "1" if self.access_log else "",
             ENV_TIMEOUT: str(self.timeout_seconds),
+            ENV_BUSY_POLL_US: str(self.busy_poll_us),
         }
 
 
@@ -172,6 +184,7 @@ class PricingApp:
     def __init__(self, settings: ServerSettings, model: PriceModel | None = None) -> None:
         self.settings = settings
         self.model = model
+        self.busy_poll = BusyPoll(settings.busy_poll_us)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """ASGI entry: HTTP requests and the lifespan (model loading) protocol."""
@@ -255,6 +268,8 @@ class PricingApp:
             )
             response_headers += extra
         await _respond(send, sent_status, sent_body, response_headers, sent_type)
+        # Poll for the next request instead of letting the CPU idle (see inference.busy_poll).
+        self.busy_poll.touch()
         if self.settings.access_log or status >= 400:
             elapsed_ms = (time.perf_counter_ns() - started) / 1e6
             fields = {"request_id": request_id, "path": path, "status": status,

@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from inference.busy_poll import DEFAULT_WINDOW_US as DEFAULT_BUSY_POLL_US
 from processing.arguments import date, float_within, int_at_least
 from processing.generator import MarketConfig, generate
 from processing.lake import GlueTarget, write_partitions
@@ -194,6 +195,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             max_body_bytes=args.max_body_bytes,
             endpoint_name=args.endpoint_name,
             access_log=args.access_log,
+            busy_poll_us=args.busy_poll_us,
         )
         run(settings)
     except SettingsError as error:
@@ -645,6 +647,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--max-body-bytes", type=int_at_least(1), default=6 * 1024 * 1024)
     serve.add_argument("--endpoint-name", help="answer only this name on /endpoints/NAME/...")
     serve.add_argument("--access-log", action="store_true", help="one log line per request")
+    serve.add_argument(
+        "--busy-poll-us", type=int_at_least(0), default=DEFAULT_BUSY_POLL_US, metavar="US",
+        help="after a request, poll for the next one this long instead of idling the CPU "
+        f"(0 = off; default {DEFAULT_BUSY_POLL_US})",
+    )  # fmt: skip
     serve.set_defaults(handler=cmd_serve)
 
     quote = commands.add_parser("quote", help="price loads through an endpoint")

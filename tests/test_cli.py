@@ -121,3 +121,23 @@ def test_console_script_reports_usage_errors() -> None:
     )
     assert result.returncode == 2
     assert "argument --days: '3' must be at least 45" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--busy-poll-us", "-1"], "argument --busy-poll-us: '-1' must be at least 0"),
+        (["--busy-poll-us", "2000000"], "busy_poll_us must be within 0-1000000"),
+        (["--port", "0"], "argument --port: '0' must be at least 1"),
+    ],
+)
+def test_serve_rejects_bad_settings_naming_them(
+    arguments: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # argparse exits on a malformed flag; the settings check returns the usage error code.
+    try:
+        code = cli.main(["serve", "--model-dir", str(tmp_path), *arguments])
+    except SystemExit as exit_info:
+        code = exit_info.code
+    assert code == 2
+    assert message in capsys.readouterr().err

@@ -25,12 +25,14 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 import inference.server
+from inference.busy_poll import DEFAULT_WINDOW_US
 from inference.client import PriceQuoteClient, QuoteRejectedError
 from inference.hooks import input_fn
 from inference.parsing import JSON
 from inference.server import (
     DEFAULT_MAX_BODY_BYTES,
     DEFAULT_PORT,
+    ENV_BUSY_POLL_US,
     ENV_ENDPOINT_NAME,
     ENV_MAX_BODY_BYTES,
     ENV_WORKERS,
@@ -306,6 +308,17 @@ def test_wrong_method_is_405(app: PricingApp, method: str, path: str) -> None:
     assert error_of(response)["code"] == "method_not_allowed"
 
 
+@pytest.mark.parametrize(("window_us", "active"), [(DEFAULT_WINDOW_US, True), (0, False)])
+def test_an_invocation_starts_busy_polling(
+    model_dir: Path, model: PriceModel, window_us: int, active: bool
+) -> None:
+    app = PricingApp(ServerSettings(model_dir=model_dir, busy_poll_us=window_us), model=model)
+    assert call(app, "GET", "/ping").status == 200
+    assert not app.busy_poll.active  # health checks do not keep a worker busy
+    assert post(app, json_body(VALID_LOAD)).status == 200
+    assert app.busy_poll.active is active
+
+
 def test_request_id_echoes_the_sagemaker_inference_id(app: PricingApp) -> None:
     response = post(
         app,
@@ -434,6 +447,7 @@ def test_settings_defaults_from_an_empty_environment() -> None:
         endpoint_name=None,
         access_log=False,
         timeout_seconds=60,
+        busy_poll_us=DEFAULT_WINDOW_US,
     )
     assert settings.model_dir == Path("/opt/ml/model")
     assert settings.port == 8080
@@ -459,6 +473,7 @@ def test_settings_from_sagemaker_variables(monkeypatch: pytest.MonkeyPatch) -> N
         (ENV_WORKERS, "2.5"),
         (ENV_MAX_BODY_BYTES, "6MB"),
         ("SAGEMAKER_MODEL_SERVER_TIMEOUT", "1m"),
+        (ENV_BUSY_POLL_US, "1ms"),
     ],
 )
 def test_settings_name_the_bad_variable(name: str, value: str) -> None:
@@ -473,6 +488,8 @@ def test_settings_name_the_bad_variable(name: str, value: str) -> None:
         (ENV_BIND_TO_PORT, "70000", "port"),
         (ENV_WORKERS, "0", "workers"),
         (ENV_MAX_BODY_BYTES, "-1", "max_body_bytes"),
+        (ENV_BUSY_POLL_US, "-1", "busy_poll_us must be within 0-1000000"),
+        (ENV_BUSY_POLL_US, "2000000", "busy_poll_us must be within 0-1000000"),
     ],
 )
 def test_settings_out_of_range(name: str, value: str, message: str) -> None:
@@ -493,6 +510,7 @@ def test_settings_out_of_range(name: str, value: str, message: str) -> None:
             endpoint_name="prices",
             access_log=True,
             timeout_seconds=5,
+            busy_poll_us=0,
         ),
     ],
 )
