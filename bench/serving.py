@@ -37,7 +37,7 @@ from processing.validation import validate
 REPOSITORY = Path(__file__).resolve().parent.parent
 # Concurrency-1 measurements are repeated, interleaved across the servers, so that a slow
 # minute of a shared VM does not land on one server only.
-ROUNDS = 3
+ROUNDS = 5
 OURS = "ours"
 OURS_NO_BUSY_POLL = "ours, busy polling off"
 NOOP = "no-op (same stack)"

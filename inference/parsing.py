@@ -67,11 +67,14 @@ def media_type(header: str | None) -> str:
 
 
 def _number(value: Any, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    if value.__class__ is float:  # the common case first: JSON numbers with a fraction
+        number: float = value
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        number = float(value)
+    else:
         raise RequestError(
             400, "invalid_type", f"{name} must be a number, got {_describe(value)}", name
         )
-    number = float(value)
     if not math.isfinite(number):
         raise RequestError(400, "not_finite", f"{name} must be a finite number", name)
     return number
@@ -141,36 +144,37 @@ def _describe(value: Any) -> str:
 
 def parse_load(raw: Any, index: int, now_ms: int) -> tuple[dict[str, Any], str | None]:
     """Check one load object and convert it; field names in errors carry the load's index."""
-    prefix = f"loads[{index}]."
     if not isinstance(raw, Mapping):
         raise RequestError(
             400, "invalid_type", f"loads[{index}] must be an object, got {_describe(raw)}",
             f"loads[{index}]",
         )  # fmt: skip
-    unknown = [key for key in raw if key not in REQUEST_FIELDS and key not in PASS_THROUGH_FIELDS]
-    if unknown:
+    if not _KNOWN_FIELDS.issuperset(raw):
+        unknown = sorted(key for key in raw if key not in _KNOWN_FIELDS)
         raise RequestError(
             400, "unknown_field",
-            f"unknown field(s) {', '.join(map(repr, sorted(unknown)))}; a load has "
+            f"unknown field(s) {', '.join(map(repr, unknown))}; a load has "
             f"{', '.join(REQUEST_FIELDS)}",
-            prefix + sorted(unknown)[0],
+            f"loads[{index}].{unknown[0]}",
         )  # fmt: skip
     load: dict[str, Any] = {}
-    for name in REQUEST_FIELDS:
+    for name, parse in _FIELD_PARSERS:
         value = raw.get(name)
         if value is None or (isinstance(value, str) and not value.strip()):
             if name in OPTIONAL_FIELDS:
                 load[name] = now_ms
                 continue
-            raise RequestError(400, "missing_field", f"{name} is required", prefix + name)
+            raise RequestError(
+                400, "missing_field", f"{name} is required", f"loads[{index}].{name}"
+            )
         try:
-            load[name] = _PARSERS[name](value, name)
+            load[name] = parse(value, name)
         except RequestError as error:
-            error.field = prefix + name
+            error.field = f"loads[{index}].{name}"
             raise
     problem = check_request(load)
     if problem is not None:
-        raise RequestError(400, problem.reason, problem.message, prefix + problem.field)
+        raise RequestError(400, problem.reason, problem.message, f"loads[{index}].{problem.field}")
     load_id = raw.get("load_id")
     return load, None if load_id is None else str(load_id)
 
@@ -181,6 +185,8 @@ _PARSERS: dict[str, Callable[[Any, str], Any]] = {
     **dict.fromkeys(_TIMESTAMP_FIELDS, _timestamp_ms),
     "hazmat": _boolean,
 }
+_FIELD_PARSERS = tuple((name, _PARSERS[name]) for name in REQUEST_FIELDS)
+_KNOWN_FIELDS = frozenset(REQUEST_FIELDS) | PASS_THROUGH_FIELDS
 
 
 def _json_loads(body: bytes) -> list[Any]:

@@ -93,6 +93,11 @@ class ServerSettings:
                 f"got {self.busy_poll_us}"
             )
 
+    @property
+    def effective_busy_poll_us(self) -> int:
+        """The busy-poll window, or 0 with more workers than cores (they would steal CPU)."""
+        return self.busy_poll_us if self.workers <= (os.cpu_count() or 1) else 0
+
     @classmethod
     def from_environment(cls, environment: Mapping[str, str]) -> ServerSettings:
         """Settings from SageMaker's variables (and ours, prefixed FREIGHT_)."""
@@ -170,21 +175,16 @@ def _text(headers: Mapping[bytes, bytes], name: bytes) -> str | None:
     return None if value is None else value.decode("latin-1")
 
 
-_request_counter = itertools.count()
-
-
-def _new_request_id() -> str:
-    # Unique per worker process and cheap (no system call), unlike uuid4 on the hot path.
-    return f"{os.getpid():x}-{next(_request_counter):x}"
-
-
 class PricingApp:
     """The ASGI application; ``model`` may be given (tests) or is loaded at start-up."""
 
     def __init__(self, settings: ServerSettings, model: PriceModel | None = None) -> None:
         self.settings = settings
         self.model = model
-        self.busy_poll = BusyPoll(settings.busy_poll_us)
+        self.busy_poll = BusyPoll(settings.effective_busy_poll_us)
+        # Request ids: unique per worker process and cheap (no system call, unlike uuid4).
+        self._id_prefix = f"{os.getpid():x}-"
+        self._request_counter = itertools.count()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """ASGI entry: HTTP requests and the lifespan (model loading) protocol."""
@@ -234,7 +234,7 @@ class PricingApp:
         request_id = (
             _text(headers, INFERENCE_ID_HEADER)
             or _text(headers, REQUEST_ID_HEADER)
-            or _new_request_id()
+            or f"{self._id_prefix}{next(self._request_counter):x}"
         )
         if path == "/ping":
             if method not in ("GET", "HEAD"):
@@ -389,6 +389,11 @@ def run(settings: ServerSettings) -> None:
         raise SettingsError(f"model directory {settings.model_dir} does not exist")
     configure_logging()
     logger.info("starting", extra={"fields": {k: str(v) for k, v in asdict(settings).items()}})
+    if settings.effective_busy_poll_us != settings.busy_poll_us:
+        logger.warning(
+            "busy polling off: more workers than cores",
+            extra={"fields": {"workers": settings.workers, "cores": os.cpu_count()}},
+        )
     # Worker processes rebuild the settings from these variables.
     os.environ.update(settings.to_environment())
     uvicorn.run(

@@ -319,6 +319,22 @@ def test_an_invocation_starts_busy_polling(
     assert app.busy_poll.active is active
 
 
+def test_busy_polling_is_off_with_more_workers_than_cores(
+    model_dir: Path, model: PriceModel
+) -> None:
+    cores = os.cpu_count() or 1
+    crowded = ServerSettings(model_dir=model_dir, workers=cores + 1, busy_poll_us=500)
+    assert crowded.effective_busy_poll_us == 0
+    assert PricingApp(crowded, model=model).busy_poll.window_ns == 0
+    assert ServerSettings(workers=cores, busy_poll_us=500).effective_busy_poll_us == 500
+
+
+def test_request_ids_are_unique_per_worker(app: PricingApp) -> None:
+    ids = {post(app, json_body(VALID_LOAD)).headers["x-request-id"] for _ in range(3)}
+    assert len(ids) == 3
+    assert all(request_id.startswith(f"{os.getpid():x}-") for request_id in ids)
+
+
 def test_request_id_echoes_the_sagemaker_inference_id(app: PricingApp) -> None:
     response = post(
         app,
