@@ -91,20 +91,29 @@ def request_loads(count: int) -> list[dict[str, Any]]:
 
 
 def in_process_floor(
-    model_dir: Path, bodies: list[bytes], calls: int, pause_seconds: float = 0.0
+    model_dir: Path,
+    bodies: list[bytes],
+    calls: int,
+    pause_seconds: float = 0.0,
+    spin: bool = False,
 ) -> tuple[float, float]:
     """p50 and p99 (ms) of parse + features + predict + serialise for one load, no HTTP.
 
     With ``pause_seconds`` the calls are spaced like a client at concurrency 1 spaces its
-    requests (the CPU idles in between, as it does while a response crosses the network);
-    without, they run back to back with every cache warm.
+    requests: sleeping, the CPU idles in between as it does while a response crosses the
+    network; with ``spin`` it stays busy (as with busy polling). Without, the calls run back
+    to back with every cache warm.
     """
     model = PriceModel.load(model_dir, threads=1)
     model.warm_up()
     timings = []
     for index in range(calls):
         body = bodies[index % len(bodies)]
-        if pause_seconds:
+        if pause_seconds and spin:
+            until = time.perf_counter() + pause_seconds
+            while time.perf_counter() < until:
+                pass
+        elif pause_seconds:
             time.sleep(pause_seconds)
         started = time.perf_counter_ns()
         output_fn(predict_fn(input_fn(body, "application/json", 0), model), "application/json")
@@ -188,6 +197,7 @@ def run_serving(work: Path, model_dir: Path | None = None) -> dict[str, Any]:
     encoded = [orjson.dumps(load) for load in loads]
     floor_p50, floor_p99 = in_process_floor(model_dir, encoded, 5_000)
     paced_p50, _ = in_process_floor(model_dir, encoded, 3_000, pause_seconds=0.0002)
+    spinning_p50, _ = in_process_floor(model_dir, encoded, 3_000, pause_seconds=0.0002, spin=True)
     # MLflow starts `uvicorn` through the shell: the virtual environment must be on PATH.
     env = {
         **os.environ,
@@ -238,6 +248,7 @@ def run_serving(work: Path, model_dir: Path | None = None) -> dict[str, Any]:
         "floor_p50_ms": floor_p50,
         "floor_p99_ms": floor_p99,
         "paced_floor_p50_ms": paced_p50,
+        "spinning_floor_p50_ms": spinning_p50,
         "results": results,
         "pinned": bool(client),
         "workers": workers,
@@ -282,7 +293,10 @@ def serving_results(measured: dict[str, Any]) -> list[dict[str, Any]]:
         {"name": "serving floor: in-process p50, back to back", "value": floor * 1000,
          "unit": "us", "note": f"p99 {measured['floor_p99_ms'] * 1000:.0f} us"},
         {"name": "serving floor: in-process p50, paced like c=1", "value": paced * 1000,
-         "unit": "us", "note": "one call every 200 us: the idle CPU makes the same work slower"},
+         "unit": "us", "note": "a call every 200 us, sleeping between: the idle CPU is slower"},
+        {"name": "serving floor: in-process p50, paced, spinning", "value":
+         measured["spinning_floor_p50_ms"] * 1000, "unit": "us",
+         "note": "a call every 200 us, the CPU kept busy between (what busy polling does)"},
     ]  # fmt: skip
     lines.extend(
         {"name": f"{r.server}, c={r.concurrency}", "value": r.requests_per_second,
