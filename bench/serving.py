@@ -154,11 +154,9 @@ def _load(
 
 @dataclass(frozen=True)
 class Server:
-    """A server under test: its name, command, readiness path and request bodies."""
+    """A running server under test: its name, request bodies and port."""
 
     name: str
-    command: list[str]
-    ready_path: str
     bodies_file: Path
     port: int
 
@@ -236,7 +234,7 @@ def run_serving(work: Path, model_dir: Path | None = None) -> dict[str, Any]:
             stack.enter_context(
                 server_process([*command, str(port)], port, ready_path, env, cwd=REPOSITORY)
             )
-            servers.append(Server(name, command, ready_path, bodies, port))
+            servers.append(Server(name, bodies, port))
         by_name = {server.name: server for server in servers}
         same = _same_prices(by_name[OURS].port, loads[:20])
         mlflow_prices = _mlflow_prices(by_name[MLFLOW].port, loads[:20])

@@ -23,12 +23,20 @@ DEFAULT_WINDOW_US = 1_000
 MAX_WINDOW_US = 1_000_000
 
 
+def window_problem(window_us: int) -> str | None:
+    """What is wrong with a busy-poll window in microseconds, or None (the caller names it)."""
+    if 0 <= window_us <= MAX_WINDOW_US:
+        return None
+    return f"must be within 0-{MAX_WINDOW_US} (0 switches busy polling off), got {window_us}"
+
+
 class BusyPoll:
     """Keep the running event loop polling (never blocking) for a window after each touch."""
 
     def __init__(self, window_us: int, clock_ns: Callable[[], int] = time.perf_counter_ns) -> None:
-        if not 0 <= window_us <= MAX_WINDOW_US:
-            raise ValueError(f"window_us must be within 0-{MAX_WINDOW_US}, got {window_us}")
+        problem = window_problem(window_us)
+        if problem:
+            raise ValueError(f"window_us {problem}")
         self.window_ns = window_us * 1_000
         self._clock_ns = clock_ns
         self._until_ns = 0

@@ -31,7 +31,7 @@ from typing import Any
 
 import orjson
 
-from inference.busy_poll import DEFAULT_WINDOW_US, MAX_WINDOW_US, BusyPoll
+from inference.busy_poll import DEFAULT_WINDOW_US, BusyPoll, window_problem
 from inference.hooks import input_fn, model_fn, output_fn, predict_fn
 from inference.parsing import RequestError
 from processing.model import PriceModel
@@ -87,11 +87,9 @@ class ServerSettings:
             raise SettingsError(f"max_body_bytes must be positive, got {self.max_body_bytes}")
         if self.timeout_seconds < 1:
             raise SettingsError(f"timeout_seconds must be positive, got {self.timeout_seconds}")
-        if not 0 <= self.busy_poll_us <= MAX_WINDOW_US:
-            raise SettingsError(
-                f"busy_poll_us must be within 0-{MAX_WINDOW_US} (0 switches busy polling off), "
-                f"got {self.busy_poll_us}"
-            )
+        busy_poll_problem = window_problem(self.busy_poll_us)
+        if busy_poll_problem:
+            raise SettingsError(f"busy_poll_us {busy_poll_problem}")
 
     @property
     def effective_busy_poll_us(self) -> int:
