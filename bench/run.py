@@ -28,8 +28,8 @@ import numpy as np
 import xgboost as xgb
 
 from bench.pandas_features import lookup_tables, pandas_features
+from market.generator import Market, generate_day
 from processing.features import FEATURE_NAMES, FeatureBuilder, fit_lane_statistics
-from processing.generator import Market, generate_day
 from processing.lake import read_partitions, write_partitions
 from processing.prepare import PrepareConfig, prepare, write_prepared
 from processing.validation import validate
@@ -216,7 +216,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         results += bench_training(prepared, args.training_rows, args.trees)
         if not args.skip_pipeline:
             from bench.pipeline import pipeline_results
-            from pipelines.cli import DEMO_DAYS, DEMO_ROWS_PER_DAY
+            from cli.main import DEMO_DAYS, DEMO_ROWS_PER_DAY
 
             lines = pipeline_results(work / "pipeline", DEMO_DAYS, DEMO_ROWS_PER_DAY)
             results += [Result(**line) for line in lines]

@@ -27,8 +27,8 @@ import orjson
 
 from inference.busy_poll import DEFAULT_WINDOW_US
 from inference.hooks import input_fn, output_fn, predict_fn
-from pipelines.local_endpoint import free_port, server_process
-from processing.generator import Market, MarketConfig, generate, generate_day
+from local.endpoint import free_port, server_process
+from market.generator import Market, MarketConfig, generate, generate_day
 from processing.lake import write_partitions
 from processing.model import PriceModel
 from processing.schema import REQUEST_FIELDS
@@ -210,7 +210,7 @@ def run_serving(work: Path, model_dir: Path | None = None) -> dict[str, Any]:
     mlflow_model = save(model_dir, work / "mlflow-model")
 
     def ours(*extra: str) -> list[str]:
-        return [*server_prefix, python, "-m", "pipelines.cli", "serve", "--model-dir",
+        return [*server_prefix, python, "-m", "cli.main", "serve", "--model-dir",
                 str(model_dir), "--workers", str(workers), *extra, "--port"]  # fmt: skip
 
     def noop(app: str) -> list[str]:

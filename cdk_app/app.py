@@ -7,9 +7,9 @@ import os
 from aws_cdk import App, Environment, Validations
 from cdk_nag import AwsSolutionsChecks
 
-from cdk_app.config import stage_configs
 from cdk_app.stacks.data_lake import DataLakeStack
 from cdk_app.stacks.ml_pipeline import MlPipelineStack
+from stages.config import stage_configs
 
 DEFAULT_ACCOUNT = "111111111111"  # synth without credentials; deploy with -c account=<id>
 

@@ -421,3 +421,7 @@ def console_main() -> None:
     except SettingsError as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)
+
+
+if __name__ == "__main__":
+    console_main()

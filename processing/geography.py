@@ -1,94 +1,16 @@
-"""Reference geography of the European market: cities as lane endpoints and country cost levels."""
+"""Geometry on the earth's surface: the one great-circle (haversine) distance of the project."""
 
 from __future__ import annotations
 
-import csv
-from dataclasses import dataclass
-from functools import cache
-from pathlib import Path
+import math
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-DATA_DIR = Path(__file__).resolve().parent / "data"
 EARTH_RADIUS_KM = 6371.0088
 
-FloatArray = npt.NDArray[np.float64]
 AnyFloatArray = npt.NDArray[np.floating[Any]]
-
-
-@dataclass(frozen=True)
-class Countries:
-    """Cost levels per country (see processing/data/SOURCES.md), aligned by index."""
-
-    codes: tuple[str, ...]
-    names: tuple[str, ...]
-    diesel_eur_per_litre: FloatArray
-    toll_eur_per_km: FloatArray
-    base_rate_eur_per_km: FloatArray
-    fixed_cost_eur: FloatArray
-
-    def index(self) -> dict[str, int]:
-        """Map each country code to its position."""
-        return {code: position for position, code in enumerate(self.codes)}
-
-
-@dataclass(frozen=True)
-class Cities:
-    """Lane endpoints, aligned by index; ``country_index`` points into :class:`Countries`."""
-
-    names: tuple[str, ...]
-    regions: tuple[str, ...]
-    country_codes: tuple[str, ...]
-    country_index: npt.NDArray[np.int32]
-    lat: FloatArray
-    lon: FloatArray
-    weight: FloatArray
-    imbalance: FloatArray
-
-    def __len__(self) -> int:
-        return len(self.names)
-
-
-def _read_csv(path: Path) -> list[dict[str, str]]:
-    with path.open(newline="", encoding="utf-8") as handle:
-        return list(csv.DictReader(handle))
-
-
-@cache
-def load_countries() -> Countries:
-    """Read the country cost table shipped with the package."""
-    rows = _read_csv(DATA_DIR / "countries.csv")
-
-    def column(name: str) -> FloatArray:
-        return np.array([float(row[name]) for row in rows], dtype=np.float64)
-
-    return Countries(
-        codes=tuple(row["country"] for row in rows),
-        names=tuple(row["name"] for row in rows),
-        diesel_eur_per_litre=column("diesel_eur_per_litre"),
-        toll_eur_per_km=column("toll_eur_per_km"),
-        base_rate_eur_per_km=column("base_rate_eur_per_km"),
-        fixed_cost_eur=column("fixed_cost_eur"),
-    )
-
-
-@cache
-def load_cities() -> Cities:
-    """Read the city table shipped with the package; each city has a unique postal region."""
-    rows = _read_csv(DATA_DIR / "cities.csv")
-    country_index = load_countries().index()
-    return Cities(
-        names=tuple(row["city"] for row in rows),
-        regions=tuple(row["region"] for row in rows),
-        country_codes=tuple(row["country"] for row in rows),
-        country_index=np.array([country_index[row["country"]] for row in rows], dtype=np.int32),
-        lat=np.array([float(row["lat"]) for row in rows]),
-        lon=np.array([float(row["lon"]) for row in rows]),
-        weight=np.array([float(row["weight"]) for row in rows]),
-        imbalance=np.array([float(row["imbalance"]) for row in rows]),
-    )
 
 
 def great_circle_km(
@@ -102,3 +24,13 @@ def great_circle_km(
     a = np.sin(half_dphi) ** 2 + np.cos(phi1) * np.cos(phi2) * np.sin(half_dlambda) ** 2
     result: AnyFloatArray = 2.0 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))
     return result
+
+
+def great_circle_km_scalar(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """The same haversine distance for one pair of points, with Python floats (no array cost)."""
+    phi1, phi2 = math.radians(lat1), math.radians(lat2)
+    a = (
+        math.sin((phi2 - phi1) / 2) ** 2
+        + math.cos(phi1) * math.cos(phi2) * math.sin(math.radians(lon2 - lon1) / 2) ** 2
+    )
+    return 2.0 * EARTH_RADIUS_KM * math.asin(math.sqrt(min(max(a, 0.0), 1.0)))

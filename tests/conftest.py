@@ -8,8 +8,8 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
+from market.generator import MarketConfig, generate
 from processing import prepare
-from processing.generator import MarketConfig, generate
 from processing.lake import read_partitions, write_partitions
 from training import train
 

@@ -12,6 +12,7 @@ from training import train
 
 REPOSITORY = Path(__file__).resolve().parent.parent
 DOCKERFILE = (REPOSITORY / "container" / "Dockerfile").read_text()
+RUNTIME_PACKAGES = {"processing", "training", "inference", "monitoring"}
 
 
 def test_serve_and_train_commands_dispatch_to_the_entry_points() -> None:
@@ -32,7 +33,33 @@ def test_image_runs_the_runtime_set_as_a_non_root_user() -> None:
         assert "--extra" not in flags
         assert "--all-extras" not in flags
     copied = set(re.findall(r"^COPY (\w+) \./\1$", DOCKERFILE, re.MULTILINE))
-    assert copied == {"processing", "training", "inference", "pipelines"}
+    assert copied == RUNTIME_PACKAGES
+    # The project itself is not installed: its wheel would carry the non-runtime packages.
+    assert all("--no-install-project" in flags for flags in installs)
+
+
+def test_container_commands_run_the_same_entry_points_as_the_console_scripts() -> None:
+    # In the image, `serve` and `train` are the scripts in container/bin (the project is not
+    # installed there); they must start the modules whose console_main the scripts name.
+    for name, module in (("serve", "inference.server"), ("train", "training.train")):
+        script = (REPOSITORY / "container" / "bin" / name).read_text()
+        assert f'exec python -m {module} "$@"' in script
+        assert f"container/bin/{name}" in DOCKERFILE
+        source = (REPOSITORY / Path(*module.split("."))).with_suffix(".py").read_text()
+        assert 'if __name__ == "__main__":\n    console_main()' in source or (
+            'if __name__ == "__main__":\n    sys.exit(main())' in source
+        )
+
+
+def test_dockerignore_admits_only_what_the_image_copies() -> None:
+    lines = [
+        line.strip()
+        for line in (REPOSITORY / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    assert lines[0] == "*", "everything is ignored first, then the image's files admitted"
+    admitted = {line.removeprefix("!").rstrip("/") for line in lines if line.startswith("!")}
+    assert admitted == {*RUNTIME_PACKAGES, "container", "pyproject.toml", "uv.lock", "README.md"}
 
 
 def test_runtime_packages_import_without_the_extras() -> None:
@@ -47,8 +74,8 @@ class Block:
         if name.split(".")[0] in BLOCKED:
             raise ImportError(f"{name} is not in the image")
 sys.meta_path.insert(0, Block())
-import processing.prepare, processing.evaluate, processing.generator, processing.lake
-import training.train, inference.server, inference.client, pipelines.cli
+import processing.prepare, processing.evaluate, processing.lane_statistics, processing.lake
+import training.train, inference.server, inference.client, monitoring.data_quality
 print("matplotlib" in sys.modules)
 """
     result = subprocess.run(

@@ -7,9 +7,9 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from cdk_app.config import StageConfig
 from cdk_app.constructs.lake_catalog import LakeCatalog
 from cdk_app.constructs.secure_bucket import SecureBucket
+from stages.config import StageConfig
 
 ACCESS_LOG_RETENTION_DAYS = 365
 

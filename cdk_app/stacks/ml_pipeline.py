@@ -15,8 +15,8 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
-from cdk_app.config import StageConfig
 from cdk_app.stacks.data_lake import DataLakeStack
+from stages.config import StageConfig
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 # The definition is built by the SDK with plain strings; the image URI is a CDK token, so a

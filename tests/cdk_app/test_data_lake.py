@@ -12,8 +12,8 @@ from aws_cdk.assertions import Match, Template
 from cdk_nag import AwsSolutionsChecks
 
 from cdk_app.app import build_app
-from cdk_app.config import StageConfig, stage_configs
 from cdk_app.stacks.data_lake import DataLakeStack
+from stages.config import StageConfig, stage_configs
 
 ACCOUNT = "123456789012"
 ENV = Environment(account=ACCOUNT, region="eu-central-1")

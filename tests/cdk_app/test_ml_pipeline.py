@@ -9,9 +9,9 @@ import pytest
 from aws_cdk import App, Environment
 from aws_cdk.assertions import Template
 
-from cdk_app.config import stage_configs
 from cdk_app.stacks.data_lake import DataLakeStack
 from cdk_app.stacks.ml_pipeline import IMAGE_PLACEHOLDER, MlPipelineStack
+from stages.config import stage_configs
 
 ACCOUNT = "123456789012"
 ENV = Environment(account=ACCOUNT, region="eu-central-1")

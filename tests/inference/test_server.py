@@ -565,7 +565,7 @@ def wait_until_ready(url: str, process: subprocess.Popen[bytes], timeout: float)
 def served(model_dir: Path, port: int, log: Path) -> Iterator[subprocess.Popen[bytes]]:
     """``freight serve`` in a child process, killed on the way out if it is still running."""
     command = [
-        sys.executable, "-m", "pipelines.cli", "serve", "--model-dir", str(model_dir),
+        sys.executable, "-m", "cli.main", "serve", "--model-dir", str(model_dir),
         "--port", str(port), "--workers", "1",
     ]  # fmt: skip
     with log.open("wb") as output:

@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 from moto import mock_aws
 
-from processing.generator import Market, generate_day
+from market.generator import Market, generate_day
 from processing.lake import (
     GlueTarget,
     parquet_bytes,

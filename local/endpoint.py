@@ -103,7 +103,7 @@ def local_endpoint(
     """Serve ``model_dir`` with ``freight serve`` on a free port; yields the endpoint URL."""
     port = free_port()
     command = [
-        sys.executable, "-m", "pipelines.cli", "serve", "--model-dir", str(model_dir),
+        sys.executable, "-m", "cli.main", "serve", "--model-dir", str(model_dir),
         "--port", str(port), "--workers", str(workers), "--endpoint-name", endpoint_name,
     ]  # fmt: skip
     with server_process(command, port, log=log):

@@ -5,8 +5,8 @@ import sys
 
 import pytest
 
-from pipelines.embedded_aws import EmbeddedAws, create_lake, embedded_aws
-from pipelines.names import ResourceNames
+from local.embedded_aws import EmbeddedAws, create_lake, embedded_aws
+from stages.names import ResourceNames
 
 NAMES = ResourceNames(stage="local")
 

@@ -15,8 +15,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from pipelines.local_endpoint import free_port
-from pipelines.names import ResourceNames
+from local.endpoint import free_port
+from stages.names import ResourceNames
 
 if TYPE_CHECKING:
     import boto3

@@ -5,7 +5,7 @@ property references; Parameters (defaults and overrides), ExecutionVariables, St
 Std:JsonGet on PropertyFiles and step properties are resolved; Processing and Training steps
 run our container's entry point in subprocesses with SageMaker's paths mapped to a work
 folder (one subprocess per instance), with inputs and outputs moved through the embedded S3;
-the data-quality QualityCheck step is computed by processing.data_quality in Model Monitor's
+the data-quality QualityCheck step is computed by monitoring.data_quality in Model Monitor's
 formats; conditions are evaluated; RegisterModel calls CreateModelPackage; a Fail step ends
 the run with its message. Anything else fails with an error naming it.
 """
@@ -28,8 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipelines.embedded_aws import LOCAL_ACCOUNT, EmbeddedAws
-from processing.data_quality import CONSTRAINTS_FILE, STATISTICS_FILE, write_baseline
+from local.embedded_aws import LOCAL_ACCOUNT, EmbeddedAws
+from monitoring.data_quality import CONSTRAINTS_FILE, STATISTICS_FILE, write_baseline
 
 REPOSITORY = Path(__file__).resolve().parent.parent
 CONTAINER_ROOT = "/opt/ml/"

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from inference.busy_poll import DEFAULT_WINDOW_US as DEFAULT_BUSY_POLL_US
+from market.generator import MarketConfig, generate
 from processing.arguments import date, float_within, int_at_least
-from processing.generator import MarketConfig, generate
 from processing.lake import GlueTarget, write_partitions
 
 DEFAULT_WORKDIR = Path("work/demo")
@@ -93,9 +93,9 @@ def metrics_table(evaluation: dict[str, Any]) -> str:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """The lifecycle on this machine: lake -> pipeline -> approval -> endpoint -> quotes."""
-    from pipelines.embedded_aws import embedded_aws
-    from pipelines.names import ResourceNames
-    from pipelines.operations import set_approval
+    from local.embedded_aws import embedded_aws
+    from ops.registry import set_approval
+    from stages.names import ResourceNames
 
     workdir: Path = args.workdir.resolve()
     workdir.mkdir(parents=True, exist_ok=True)
@@ -255,7 +255,7 @@ def demo_requests(config: MarketConfig, count: int) -> tuple[list[dict[str, Any]
 
     The generator is deterministic, so the day is drawn again rather than read from the lake.
     """
-    from processing.generator import Market, generate_day
+    from market.generator import Market, generate_day
     from processing.schema import REQUEST_FIELDS
     from processing.validation import validate
 
@@ -279,7 +279,7 @@ def quote_demo_loads(model_dir: Path, config: MarketConfig, log_path: Path, coun
     import boto3
 
     from inference.client import PriceQuoteClient
-    from pipelines.local_endpoint import LOCAL_ENDPOINT_NAME, local_endpoint
+    from local.endpoint import LOCAL_ENDPOINT_NAME, local_endpoint
 
     requests, booked = demo_requests(config, count)
     # The local endpoint ignores credentials, but boto3 signs every request.
@@ -329,7 +329,7 @@ def _code_version() -> str:
 
 def _pipeline_config(args: argparse.Namespace) -> Any:
     from pipelines.definition import PipelineConfig
-    from pipelines.names import ResourceNames
+    from stages.names import ResourceNames
 
     names = ResourceNames(stage=args.stage, account=args.account)
     overrides = {
@@ -373,8 +373,8 @@ def cmd_pipeline_definition(args: argparse.Namespace) -> int:
 
 def cmd_pipeline_upsert(args: argparse.Namespace) -> int:
     """Create or update the pipeline in SageMaker."""
+    from ops.pipelines import upsert_pipeline
     from pipelines.definition import definition_json
-    from pipelines.operations import upsert_pipeline
 
     config = _pipeline_config(args)
     arn = upsert_pipeline(
@@ -386,9 +386,9 @@ def cmd_pipeline_upsert(args: argparse.Namespace) -> int:
 
 def cmd_pipeline_start(args: argparse.Namespace) -> int:
     """Start an execution with NAME=VALUE parameter overrides (optionally wait for it)."""
+    from ops.pipelines import parse_parameters, start_pipeline, wait_for_execution
     from pipelines.definition import PARAMETER_NAMES
-    from pipelines.names import ResourceNames
-    from pipelines.operations import parse_parameters, start_pipeline, wait_for_execution
+    from stages.names import ResourceNames
 
     parameters = parse_parameters(args.param or [], PARAMETER_NAMES)
     client = _sagemaker_client(args)
@@ -403,8 +403,8 @@ def cmd_pipeline_start(args: argparse.Namespace) -> int:
 
 def cmd_pipeline_status(args: argparse.Namespace) -> int:
     """Show an execution's status (default: the latest); with --wait, wait for its end."""
-    from pipelines.names import ResourceNames
-    from pipelines.operations import execution_status, latest_execution, wait_for_execution
+    from ops.pipelines import execution_status, latest_execution, wait_for_execution
+    from stages.names import ResourceNames
 
     client = _sagemaker_client(args)
     arn = args.execution_arn or latest_execution(client, ResourceNames(stage=args.stage).pipeline)
@@ -418,8 +418,8 @@ def cmd_pipeline_status(args: argparse.Namespace) -> int:
 
 def cmd_models_list(args: argparse.Namespace) -> int:
     """List the model registry group's versions, newest first."""
-    from pipelines.names import ResourceNames
-    from pipelines.operations import list_model_packages
+    from ops.registry import list_model_packages
+    from stages.names import ResourceNames
 
     group = ResourceNames(stage=args.stage).model_package_group
     for package in list_model_packages(_sagemaker_client(args), group):
@@ -429,8 +429,8 @@ def cmd_models_list(args: argparse.Namespace) -> int:
 
 def cmd_models_set_status(args: argparse.Namespace) -> int:
     """Approve or reject a model version (a number, ``latest`` or an ARN)."""
-    from pipelines.names import ResourceNames
-    from pipelines.operations import resolve_package, set_approval
+    from ops.registry import resolve_package, set_approval
+    from stages.names import ResourceNames
 
     client = _sagemaker_client(args)
     group = ResourceNames(stage=args.stage).model_package_group
@@ -442,9 +442,9 @@ def cmd_models_set_status(args: argparse.Namespace) -> int:
 
 def local_pipeline_config(code_version: str | None = None) -> Any:
     """The definition run locally: the local stage's names, the embedded AWS's region."""
+    from local.embedded_aws import LOCAL_REGION
     from pipelines.definition import PipelineConfig
-    from pipelines.embedded_aws import LOCAL_REGION
-    from pipelines.names import ResourceNames
+    from stages.names import ResourceNames
 
     names = ResourceNames(stage="local")
     return PipelineConfig(
@@ -461,8 +461,8 @@ def run_local_pipeline(
     aws: Any, workdir: Path, parameters: dict[str, str], code_version: str | None = None
 ) -> Any:
     """Build the definition and execute it against ``aws``; returns the RunResult."""
+    from local.runner import LocalPipelineRun
     from pipelines.definition import definition_json
-    from pipelines.local_runner import LocalPipelineRun
 
     config = local_pipeline_config(code_version)
     run = LocalPipelineRun(
@@ -473,7 +473,7 @@ def run_local_pipeline(
 
 def land_market(aws: Any, config: MarketConfig) -> None:
     """Generate the synthetic market into the embedded lake's raw loads."""
-    from pipelines.names import ResourceNames
+    from stages.names import ResourceNames
 
     with ThreadPoolExecutor(max_workers=2) as executor:
         write_partitions(
@@ -484,7 +484,7 @@ def land_market(aws: Any, config: MarketConfig) -> None:
 
 
 def _ensure_local_data(aws: Any, config: MarketConfig) -> None:
-    from pipelines.names import ResourceNames
+    from stages.names import ResourceNames
 
     names = ResourceNames(stage="local")
     listed = aws.client("s3").list_objects_v2(
@@ -500,10 +500,10 @@ def _ensure_local_data(aws: Any, config: MarketConfig) -> None:
 
 def cmd_pipeline_run_local(args: argparse.Namespace) -> int:
     """Execute the pipeline definition on this machine against the embedded AWS."""
+    from local.embedded_aws import embedded_aws
+    from ops.pipelines import parse_parameters
     from pipelines.definition import PARAMETER_NAMES
-    from pipelines.embedded_aws import embedded_aws
-    from pipelines.names import ResourceNames
-    from pipelines.operations import parse_parameters
+    from stages.names import ResourceNames
 
     parameters = parse_parameters(args.param or [], PARAMETER_NAMES)
     with embedded_aws(ResourceNames(stage="local")) as aws:
@@ -534,7 +534,7 @@ def format_run(result: Any) -> str:
 
 
 def _add_stage(parser: argparse.ArgumentParser) -> None:
-    from pipelines.names import STAGES
+    from stages.names import STAGES
 
     parser.add_argument("--stage", choices=STAGES, default="dev")
     parser.add_argument("--region", help="AWS region (default: the boto3 configuration)")
@@ -673,7 +673,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from botocore.exceptions import BotoCoreError, ClientError
 
-    from pipelines.operations import OperationError
+    from ops.errors import OperationError
 
     try:
         code: int = args.handler(args)

@@ -8,7 +8,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from processing.data_quality import (
+from monitoring.data_quality import (
     DEFAULT_MONITORING_CONFIG,
     KllSketch,
     infer_type,

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipelines.names import STAGES, ResourceNames
+from stages.names import STAGES, ResourceNames
 
 
 @pytest.mark.parametrize("stage", STAGES)

@@ -1,4 +1,4 @@
-"""Pipeline and model-registry operations over the SageMaker API (AWS or the embedded one).
+"""Pipeline operations over the SageMaker API (AWS or the embedded one).
 
 Each function takes a boto3 ``sagemaker`` client, so the same code serves an account, moto in
 tests, and the embedded AWS of local mode.
@@ -11,12 +11,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ops.errors import OperationError
+
 TERMINAL_STATUSES = frozenset({"Succeeded", "Failed", "Stopped"})
-APPROVAL_STATUSES = ("Approved", "Rejected", "PendingManualApproval")
-
-
-class OperationError(RuntimeError):
-    """A pipeline or registry operation could not be carried out; the message says why."""
 
 
 def upsert_pipeline(
@@ -115,69 +112,3 @@ def wait_for_execution(
                 f"execution {execution_arn} still {status.status} after {timeout_seconds:g} s"
             )
         sleep(poll_seconds)
-
-
-@dataclass(frozen=True)
-class ModelPackage:
-    """One version in the model registry."""
-
-    arn: str
-    version: int
-    approval_status: str
-    created: str
-
-
-def list_model_packages(sagemaker: Any, group: str) -> list[ModelPackage]:
-    """Every version of the group, newest first."""
-    packages: list[ModelPackage] = []
-    token: str | None = None
-    while True:
-        arguments: dict[str, Any] = {
-            "ModelPackageGroupName": group,
-            "SortBy": "CreationTime",
-            "SortOrder": "Descending",
-        }
-        if token:
-            arguments["NextToken"] = token
-        response = sagemaker.list_model_packages(**arguments)
-        packages.extend(
-            ModelPackage(
-                arn=summary["ModelPackageArn"],
-                version=int(summary.get("ModelPackageVersion", 0)),
-                approval_status=summary["ModelApprovalStatus"],
-                created=str(summary.get("CreationTime", "")),
-            )
-            for summary in response.get("ModelPackageSummaryList", [])
-        )
-        token = response.get("NextToken")
-        if not token:
-            return packages
-
-
-def resolve_package(sagemaker: Any, group: str, version_or_arn: str) -> str:
-    """A package ARN from an ARN, a version number, or ``latest``."""
-    if version_or_arn.startswith("arn:"):
-        return version_or_arn
-    packages = list_model_packages(sagemaker, group)
-    if not packages:
-        raise OperationError(f"model package group {group!r} has no versions")
-    if version_or_arn == "latest":
-        return packages[0].arn
-    if not version_or_arn.isdigit():
-        raise ValueError(
-            f"model version must be a number, 'latest' or an ARN, got {version_or_arn!r}"
-        )
-    for package in packages:
-        if package.version == int(version_or_arn):
-            return package.arn
-    raise OperationError(f"group {group!r} has no version {version_or_arn}")
-
-
-def set_approval(sagemaker: Any, package_arn: str, status: str, description: str = "") -> None:
-    """Approve or reject a model package (what Studio's button does)."""
-    if status not in APPROVAL_STATUSES:
-        raise ValueError(f"approval status must be one of {', '.join(APPROVAL_STATUSES)}")
-    arguments: dict[str, Any] = {"ModelPackageArn": package_arn, "ModelApprovalStatus": status}
-    if description:
-        arguments["ApprovalDescription"] = description
-    sagemaker.update_model_package(**arguments)

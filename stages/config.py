@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pipelines.names import ResourceNames
+from stages.names import ResourceNames
 
 
 @dataclass(frozen=True)

@@ -15,13 +15,13 @@ import pyarrow.parquet as pq
 import pytest
 from moto import mock_aws
 
-from pipelines.cli import local_pipeline_config, run_local_pipeline
+from cli.main import local_pipeline_config, run_local_pipeline
+from local.embedded_aws import EmbeddedAws, create_lake
+from local.runner import LocalPipelineRun, PipelineRunError
+from market.generator import MarketConfig, generate
 from pipelines.definition import definition_json
-from pipelines.embedded_aws import EmbeddedAws, create_lake
-from pipelines.local_runner import LocalPipelineRun, PipelineRunError
-from pipelines.names import ResourceNames
-from processing.generator import MarketConfig, generate
 from processing.lake import write_partitions
+from stages.names import ResourceNames
 from tests.conftest import SMALL_MARKET
 
 NAMES = ResourceNames(stage="local")

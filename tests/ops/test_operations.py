@@ -8,8 +8,9 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from pipelines import operations
-from pipelines.operations import OperationError
+from ops import pipelines as operations
+from ops import registry
+from ops.errors import OperationError
 
 ROLE = "arn:aws:iam::123456789012:role/freight-pricing-sagemaker"
 DEFINITION = json.dumps(
@@ -97,16 +98,16 @@ def test_models_list_approve_reject(sagemaker: Any) -> None:
     sagemaker.create_model_package_group(ModelPackageGroupName="freight-pricing-dev")
     first = _register(sagemaker, "freight-pricing-dev")
     second = _register(sagemaker, "freight-pricing-dev")
-    packages = operations.list_model_packages(sagemaker, "freight-pricing-dev")
+    packages = registry.list_model_packages(sagemaker, "freight-pricing-dev")
     assert [p.arn for p in packages] == [second, first]
     assert {p.approval_status for p in packages} == {"PendingManualApproval"}
-    assert operations.resolve_package(sagemaker, "freight-pricing-dev", "latest") == second
-    assert operations.resolve_package(sagemaker, "freight-pricing-dev", "1") == first
-    operations.set_approval(sagemaker, first, "Approved", "looks good")
-    operations.set_approval(sagemaker, second, "Rejected")
+    assert registry.resolve_package(sagemaker, "freight-pricing-dev", "latest") == second
+    assert registry.resolve_package(sagemaker, "freight-pricing-dev", "1") == first
+    registry.set_approval(sagemaker, first, "Approved", "looks good")
+    registry.set_approval(sagemaker, second, "Rejected")
     statuses = {
         p.arn: p.approval_status
-        for p in operations.list_model_packages(sagemaker, "freight-pricing-dev")
+        for p in registry.list_model_packages(sagemaker, "freight-pricing-dev")
     }
     assert statuses == {first: "Approved", second: "Rejected"}
 
@@ -114,11 +115,11 @@ def test_models_list_approve_reject(sagemaker: Any) -> None:
 def test_bad_versions_and_statuses(sagemaker: Any) -> None:
     sagemaker.create_model_package_group(ModelPackageGroupName="g")
     with pytest.raises(OperationError, match="has no versions"):
-        operations.resolve_package(sagemaker, "g", "latest")
+        registry.resolve_package(sagemaker, "g", "latest")
     _register(sagemaker, "g")
     with pytest.raises(OperationError, match="no version 7"):
-        operations.resolve_package(sagemaker, "g", "7")
+        registry.resolve_package(sagemaker, "g", "7")
     with pytest.raises(ValueError, match="must be a number"):
-        operations.resolve_package(sagemaker, "g", "newest")
+        registry.resolve_package(sagemaker, "g", "newest")
     with pytest.raises(ValueError, match="approval status must be one of"):
-        operations.set_approval(sagemaker, "arn:x", "Maybe")
+        registry.set_approval(sagemaker, "arn:x", "Maybe")

@@ -9,7 +9,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from pipelines import cli
+from cli import main as cli
 from processing.lake import read_partitions
 
 
@@ -114,7 +114,7 @@ def test_demo_runs_end_to_end_at_small_size(
 
 def test_console_script_reports_usage_errors() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "pipelines.cli", "demo", "--days", "3"],
+        [sys.executable, "-m", "cli.main", "demo", "--days", "3"],
         capture_output=True,
         text=True,
         check=False,

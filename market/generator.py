@@ -27,7 +27,8 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from processing.geography import Cities, Countries, great_circle_km, load_cities, load_countries
+from market.geography import Cities, Countries, load_cities, load_countries
+from processing.geography import great_circle_km
 from processing.schema import (
     EQUIPMENT_TYPES,
     KG_PER_CHARGEABLE_LOADING_METER,

@@ -11,8 +11,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from processing import generator
-from processing.generator import (
+from market import generator
+from market.generator import (
     DIRTY_KINDS,
     DIRTY_SHARE,
     Market,

@@ -9,7 +9,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from pipelines import cli
+from cli import main as cli
 
 ROLE = "arn:aws:iam::123456789012:role/freight-pricing-sagemaker"
 

@@ -1,0 +1,1 @@
+"""The ``freight`` command line: one thin module per command group."""

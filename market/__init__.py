@@ -1,0 +1,1 @@
+"""The synthetic European road-freight market and its scenarios (never in the image)."""

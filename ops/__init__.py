@@ -1,0 +1,1 @@
+"""AWS operations with injected clients: pipelines, the model registry (and deployment)."""
