@@ -16,10 +16,12 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from processing.contracts import JSON_CONTENT_TYPE, MAX_PAYLOAD_BYTES
+
 if TYPE_CHECKING:
     import boto3
 
-DEFAULT_MAX_PAYLOAD_BYTES = 6 * 1024 * 1024 - 64 * 1024  # SageMaker's 6 MB, minus a margin
+DEFAULT_MAX_PAYLOAD_BYTES = MAX_PAYLOAD_BYTES - 64 * 1024  # a margin for the envelope
 RETRYABLE_CODES = frozenset(
     {
         "ThrottlingException",
@@ -149,8 +151,8 @@ class PriceQuoteClient:
                 response = self._client.invoke_endpoint(
                     EndpointName=self.endpoint_name,
                     Body=body,
-                    ContentType="application/json",
-                    Accept="application/json",
+                    ContentType=JSON_CONTENT_TYPE,
+                    Accept=JSON_CONTENT_TYPE,
                 )
                 return _quotes(response["Body"].read())
             except ClientError as error:

@@ -12,11 +12,12 @@ from typing import Any
 
 import orjson
 
+from processing.contracts import CSV_CONTENT_TYPE, JSON_CONTENT_TYPE
 from processing.schema import REQUEST_FIELDS, REQUEST_NUMBER_FIELDS
 from processing.validation import check_request
 
-JSON = "application/json"
-CSV = "text/csv"
+JSON = JSON_CONTENT_TYPE
+CSV = CSV_CONTENT_TYPE
 # Header-less CSV requests carry the request fields in this order (posted_at may be empty).
 CSV_COLUMNS: tuple[str, ...] = REQUEST_FIELDS
 # Fields a request may carry besides the request fields: echoed back (load_id) or ignored.

@@ -34,6 +34,7 @@ import orjson
 from inference.busy_poll import DEFAULT_WINDOW_US, BusyPoll, window_problem
 from inference.hooks import input_fn, model_fn, output_fn, predict_fn
 from inference.parsing import RequestError
+from processing.contracts import JSON_CONTENT_TYPE, MAX_PAYLOAD_BYTES
 from processing.model import PriceModel
 from processing.sagemaker_paths import ENV_BIND_TO_PORT, ML_BASE, MODEL
 
@@ -43,7 +44,7 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 DEFAULT_PORT = 8080
-DEFAULT_MAX_BODY_BYTES = 6 * 1024 * 1024  # SageMaker's InvokeEndpoint payload limit
+DEFAULT_MAX_BODY_BYTES = MAX_PAYLOAD_BYTES
 ENV_WORKERS = "SAGEMAKER_MODEL_SERVER_WORKERS"
 ENV_TIMEOUT = "SAGEMAKER_MODEL_SERVER_TIMEOUT"
 ENV_MODEL_DIR = "FREIGHT_MODEL_DIR"
@@ -284,7 +285,7 @@ class PricingApp:
             return (
                 503,
                 _error_body(503, "loading", "the model is still loading"),
-                "application/json",
+                JSON_CONTENT_TYPE,
             )
         try:
             body = await _read_body(headers, receive, self.settings.max_body_bytes)
@@ -292,13 +293,13 @@ class PricingApp:
             prediction = predict_fn(request, model)
             payload, content_type = output_fn(prediction, _text(headers, b"accept"))
         except RequestError as error:
-            return error.status, orjson.dumps(error.to_json()), "application/json"
+            return error.status, orjson.dumps(error.to_json()), JSON_CONTENT_TYPE
         except Exception:
             logger.exception("prediction failed", extra={"fields": {"request_id": request_id}})
             return (
                 500,
                 _error_body(500, "internal_error", f"internal error; request id {request_id}"),
-                "application/json",
+                JSON_CONTENT_TYPE,
             )
         return 200, payload, content_type
 
@@ -349,7 +350,7 @@ def _as_runtime_response(
         "OriginalMessage": text,
         "message": f'Received {kind} error ({status}) from primary with message "{text}".',
     }
-    return 424, orjson.dumps(wrapped), "application/json", [(b"x-amzn-errortype", b"ModelError")]
+    return 424, orjson.dumps(wrapped), JSON_CONTENT_TYPE, [(b"x-amzn-errortype", b"ModelError")]
 
 
 async def _respond(
@@ -357,7 +358,7 @@ async def _respond(
     status: int,
     body: bytes,
     headers: Sequence[tuple[bytes, bytes]] = (),
-    content_type: str = "application/json",
+    content_type: str = JSON_CONTENT_TYPE,
 ) -> None:
     await send(
         {
