@@ -10,6 +10,7 @@ from cdk_nag import AwsSolutionsChecks
 from cdk_app.stacks.data_lake import DataLakeStack
 from cdk_app.stacks.ml_pipeline import MlPipelineStack
 from stages.config import stage_configs
+from stages.names import DEFAULT_REGION
 
 DEFAULT_ACCOUNT = "111111111111"  # synth without credentials; deploy with -c account=<id>
 
@@ -19,7 +20,7 @@ def build_app(app: App | None = None) -> App:
     app = app or App()
     account = str(app.node.try_get_context("account") or os.environ.get("CDK_DEFAULT_ACCOUNT")
                   or DEFAULT_ACCOUNT)  # fmt: skip
-    region = str(app.node.try_get_context("region") or "eu-central-1")
+    region = str(app.node.try_get_context("region") or DEFAULT_REGION)
     # The commit being deployed, stamped into registered models (cdk deploy -c code_version=...).
     code_version = str(app.node.try_get_context("code_version") or "unknown")
     configs = stage_configs(account, region)

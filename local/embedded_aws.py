@@ -16,12 +16,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from local.endpoint import free_port
-from stages.names import ResourceNames
+from stages.names import DEFAULT_REGION, ResourceNames
 
 if TYPE_CHECKING:
     import boto3
 
-LOCAL_REGION = "eu-central-1"
+LOCAL_REGION = DEFAULT_REGION
 LOCAL_ACCOUNT = "123456789012"  # moto's default account
 ENV_ENDPOINT_URL = "AWS_ENDPOINT_URL"
 # Dummy credentials: the emulator accepts any, boto3 insists on some.

@@ -2,87 +2,22 @@
 
 from __future__ import annotations
 
-import logging
-import os
 import re
 import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import boto3
 
-
-@contextmanager
-def _offline_aws_environment(region: str) -> Iterator[None]:
-    """Make the SDK's hidden AWS set-up harmless for the duration of a block, then restore it.
-
-    The SDK creates boto3 clients where ours cannot be passed: at import (a class body in
-    ``sagemaker/ai_registry/air_hub.py``) and in every ``ProcessingStep`` (its constructor builds
-    a ``LocalSession`` from the default chain only to read a method name: ``steps.py`` in
-    ``sagemaker/mlops/workflow``).
-    Creating a client needs a region and resolves credentials; without any, the chain ends at the
-    EC2 instance metadata endpoint, a network call. Dummy credentials stop the chain at its first
-    link and make any call that slips through fail instead of reaching an account.
-    ``SAGEMAKER_VALIDATE_ROLE`` is read only from the environment
-    (``core/helper/iam_role_resolver.py``); without it ``ModelTrainer`` calls IAM when constructed.
-    The SDK defaults files are pointed at an empty file so that a developer's
-    ``~/.config/sagemaker/config.yaml`` (tags, KMS keys, subnets) cannot leak into the definition.
-
-    The process environment is shared: do not build concurrently with threads that read it.
-    """
-    overrides: dict[str, str | None] = {
-        "AWS_DEFAULT_REGION": region,
-        "AWS_ACCESS_KEY_ID": "offline",
-        "AWS_SECRET_ACCESS_KEY": "offline",
-        "AWS_SESSION_TOKEN": None,
-        "AWS_PROFILE": None,
-        "AWS_DEFAULT_PROFILE": None,
-        "AWS_EC2_METADATA_DISABLED": "true",
-        "SAGEMAKER_ADMIN_CONFIG_OVERRIDE": os.devnull,
-        "SAGEMAKER_USER_CONFIG_OVERRIDE": os.devnull,
-        "SAGEMAKER_VALIDATE_ROLE": "false",
-    }
-    previous = {name: os.environ.get(name) for name in overrides}
-    default_session = boto3.DEFAULT_SESSION
-    try:
-        for name, value in overrides.items():
-            _set_environment_variable(name, value)
-        yield
-    finally:
-        for name, value in previous.items():
-            _set_environment_variable(name, value)
-        # The client created at import also creates boto3's default session, which would keep
-        # the dummy credentials for every later boto3.client() call of the process.
-        boto3.DEFAULT_SESSION = default_session
-
-
-def _set_environment_variable(name: str, value: str | None) -> None:
-    if value is None:
-        os.environ.pop(name, None)
-    else:
-        os.environ[name] = value
-
-
-@contextmanager
-def _root_logger_preserved() -> Iterator[None]:
-    """Undo the SDK's import-time ``logging.basicConfig(level=INFO)``.
-
-    ``sagemaker/core/experiments/_metrics.py`` configures the root logger when imported, which
-    would turn on INFO logs of every library for the whole process (the CLI, ``cdk synth``).
-    """
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    try:
-        yield
-    finally:
-        root.handlers[:] = handlers
-        root.setLevel(level)
-
+from pipelines.sdk_offline import (
+    offline_aws_environment,
+    root_logger_preserved,
+    sdk_warnings_silenced,
+    telemetry_opted_out,
+)
+from stages.names import DEFAULT_REGION, ResourceNames
 
 DEFAULT_PIPELINE_NAME = "freight-pricing"
-DEFAULT_REGION = "eu-central-1"
 # Placeholders: the CDK app substitutes its tokens into the definition's JSON text, never into
 # the SDK (a token inside an S3 URI breaks the SDK's URL parsing).
 DEFAULT_ROLE_ARN = "arn:aws:iam::111111111111:role/freight-pricing-sagemaker"
@@ -92,7 +27,7 @@ DEFAULT_RAW_LOADS_URI = "s3://freight-pricing-raw/raw/loads"
 DEFAULT_MODEL_PACKAGE_GROUP_NAME = "freight-pricing"
 DEFAULT_CODE_VERSION = "unknown"
 
-with _offline_aws_environment(DEFAULT_REGION), _root_logger_preserved():
+with offline_aws_environment(DEFAULT_REGION), root_logger_preserved():
     from sagemaker.core.drift_check_baselines import DriftCheckBaselines
     from sagemaker.core.model_metrics import MetricsSource, ModelMetrics
     from sagemaker.core.model_monitor.dataset_format import DatasetFormat
@@ -244,9 +179,36 @@ class PipelineConfig:
                 )
 
 
+def pipeline_config(
+    names: ResourceNames,
+    *,
+    region: str = DEFAULT_REGION,
+    account: str | None = None,
+    role_arn: str | None = None,
+    image_uri: str = DEFAULT_IMAGE_URI,
+    code_version: str = DEFAULT_CODE_VERSION,
+) -> PipelineConfig:
+    """The pipeline of one stage: every name from ``names``, the role from the account if given.
+
+    The one way the CLI, the local runner and the CDK app turn a stage into a PipelineConfig.
+    """
+    if role_arn is None:
+        role_arn = names.sagemaker_role_arn(account) if account else DEFAULT_ROLE_ARN
+    return PipelineConfig(
+        pipeline_name=names.pipeline,
+        region=region,
+        role_arn=role_arn,
+        image_uri=image_uri,
+        artifacts_bucket=names.artifacts_bucket,
+        raw_loads_uri=names.raw_loads_uri,
+        model_package_group_name=names.model_package_group,
+        code_version=code_version,
+    )
+
+
 def build_pipeline(config: PipelineConfig) -> Pipeline:
     """The pipeline for one deployment, built without any AWS call or upload."""
-    with _offline_aws_environment(config.region), warnings.catch_warnings():
+    with offline_aws_environment(config.region), warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Running within a PipelineSession")
         session = _offline_session(config)
         lane_statistics = _lane_statistics_step(config, session)
@@ -273,29 +235,11 @@ def build_pipeline(config: PipelineConfig) -> Pipeline:
 
 def definition_json(config: PipelineConfig) -> str:
     """The pipeline definition: the JSON text that CDK deploys and the local runner executes."""
-    with _sdk_warnings_silenced():
+    with sdk_warnings_silenced():
         pipeline = build_pipeline(config)
         # definition() runs the captured processor/trainer calls again.
-        with _offline_aws_environment(config.region):
+        with offline_aws_environment(config.region):
             return str(pipeline.definition())
-
-
-@contextmanager
-def _sdk_warnings_silenced() -> Iterator[None]:
-    """Hide the SDK's expected build-time warnings (it "pops" job names it will set itself)."""
-    sdk = logging.getLogger("sagemaker")
-    level = sdk.level
-    sdk.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        sdk.setLevel(level)
-
-
-_TELEMETRY_OPT_OUT = {
-    "SchemaVersion": "1.0",
-    "SageMaker": {"PythonSDK": {"Modules": {"TelemetryOptOut": True}}},
-}
 
 
 def _offline_session(config: PipelineConfig) -> PipelineSession:
@@ -306,23 +250,6 @@ def _offline_session(config: PipelineConfig) -> PipelineSession:
     # whether the bucket exists); naming ours keeps any SDK default path out of the account's
     # sagemaker-<region>-<account> bucket.
     return PipelineSession(boto_session=boto_session, default_bucket=config.artifacts_bucket)
-
-
-@contextmanager
-def _telemetry_opted_out(session: PipelineSession) -> Iterator[None]:
-    """Opt out of the SDK's telemetry around the calls it decorates (train and register).
-
-    Each decorated call otherwise starts a thread that calls STS and GETs an S3 URL. The opt-out
-    exists only as an SDK defaults value, and the SDK validates a non-empty defaults dict against
-    its JSON schema at each of its ~80 config look-ups per build (60 ms each, see
-    ``get_sagemaker_config_value`` in ``sagemaker/core/common_utils.py``): so it is set only here.
-    """
-    previous = session.sagemaker_config
-    session.sagemaker_config = _TELEMETRY_OPT_OUT
-    try:
-        yield
-    finally:
-        session.sagemaker_config = previous
 
 
 def _execution_uri(config: PipelineConfig, *parts: str) -> Join:
@@ -489,7 +416,7 @@ def _train_step(
         },
         output_data_config=OutputDataConfig(s3_output_path=_execution_uri(config, name)),
     )
-    with _telemetry_opted_out(session):
+    with telemetry_opted_out(session):
         step_args = trainer.train(
             input_data_config=[
                 InputData(channel_name=channel, data_source=_output_uri(prepare, channel))
@@ -552,7 +479,7 @@ def _register_step(
     )
     evaluation_uri = Join(on="/", values=[_output_uri(evaluate, "evaluation"), EVALUATION_FILE])
     properties = baseline.properties
-    with _telemetry_opted_out(session):
+    with telemetry_opted_out(session):
         step_args = builder.register(
             model_package_group_name=config.model_package_group_name,
             content_types=list(CONTENT_TYPES),

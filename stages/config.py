@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from stages.names import ResourceNames
+from stages.names import DEFAULT_REGION, ResourceNames
 
 
 @dataclass(frozen=True)
@@ -13,7 +13,7 @@ class StageConfig:
 
     stage: str
     account: str
-    region: str = "eu-central-1"
+    region: str = DEFAULT_REGION
     termination_protection: bool = False
     # Endpoint data capture and Model Monitor reports: kept this many days.
     capture_retention_days: int = 30
@@ -40,7 +40,7 @@ class StageConfig:
         return ResourceNames(stage=self.stage, account=self.account)
 
 
-def stage_configs(account: str, region: str = "eu-central-1") -> dict[str, StageConfig]:
+def stage_configs(account: str, region: str = DEFAULT_REGION) -> dict[str, StageConfig]:
     """The three deployable stages for one account (stages may also live in one account each)."""
     return {
         "dev": StageConfig(stage="dev", account=account, region=region),

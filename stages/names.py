@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 DEFAULT_PREFIX = "freight-pricing"
 STAGES = ("local", "dev", "staging", "prod")
+# Frankfurt: where the forwarder runs; the embedded AWS of local mode uses it too.
+DEFAULT_REGION = "eu-central-1"
 # S3: 3-63 characters, lower-case letters, digits, hyphens (dots avoided: TLS), start and end
 # with a letter or digit.
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
@@ -110,6 +112,15 @@ class ResourceNames:
     def notification_topic(self) -> str:
         """Pipeline failures and model approvals are announced here."""
         return f"{self.prefix}-{self.stage}-pipeline"
+
+    @property
+    def endpoint(self) -> str:
+        """The stage's real-time endpoint (in local mode: the local endpoint's name)."""
+        return f"{self.prefix}-{self.stage}"
+
+    def sagemaker_role_arn(self, account: str) -> str:
+        """The execution role's ARN in ``account``."""
+        return f"arn:aws:iam::{account}:role/{self.sagemaker_role}"
 
     @property
     def raw_loads_uri(self) -> str:
