@@ -94,8 +94,11 @@ MAPE_PATH = "regression_metrics.mape.value"
 IMPROVEMENT_OVER_LANE_MEDIAN_PATH = "improvement.mape_reduction_vs_lane_median"
 
 # The pipeline parameters, declared once; the step factories below use these objects.
-START_DATE = ParameterString(name="StartDate", default_value="2025-11-01")
-END_DATE = ParameterString(name="EndDate", default_value="2026-10-31")
+# An empty StartDate/EndDate means "relative to the execution": the window ends the day before
+# the execution starts and spans WindowDays days; explicit dates override.
+START_DATE = ParameterString(name="StartDate", default_value="")
+END_DATE = ParameterString(name="EndDate", default_value="")
+WINDOW_DAYS = ParameterInteger(name="WindowDays", default_value=365)
 VALIDATION_DAYS = ParameterFloat(name="ValidationDays", default_value=14.0)
 TEST_DAYS = ParameterFloat(name="TestDays", default_value=14.0)
 PROCESSING_INSTANCE_TYPE = ParameterString(
@@ -117,6 +120,7 @@ MODEL_APPROVAL_STATUS = ParameterString(
 PARAMETERS: tuple[Parameter, ...] = (
     START_DATE,
     END_DATE,
+    WINDOW_DAYS,
     VALIDATION_DAYS,
     TEST_DAYS,
     PROCESSING_INSTANCE_TYPE,
