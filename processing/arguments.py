@@ -49,3 +49,17 @@ def float_within(low: float, high: float, *, low_inclusive: bool = True) -> Call
 
 
 positive_float = float_within(0.0, float("inf"), low_inclusive=False)
+
+
+def optional_date(value: str) -> dt.date | None:
+    """An ISO date, or None for an empty value (a pipeline parameter left at its default)."""
+    return date(value) if value.strip() else None
+
+
+def timestamp(value: str) -> dt.datetime:
+    """An ISO 8601 timestamp (SageMaker's ``ExecutionVariables.START_DATETIME``)."""
+    try:
+        parsed = dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not an ISO 8601 timestamp") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)

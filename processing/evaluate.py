@@ -24,62 +24,44 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
+from processing.contracts import (
+    BASELINES,
+    EVALUATION_FILE,
+    EVALUATION_OUTPUT,
+    IMPROVEMENT,
+    IMPROVEMENT_PREFIX,
+    LINEAGE_FILE,
+    MODEL_INPUT,
+    REGRESSION_METRICS,
+    REPORT_FILE,
+    REPORT_OUTPUT,
+    TEST_INPUT,
+)
 from processing.features import FEATURE_INDEX, FEATURE_NAMES
 from processing.lake import read_parquet_directory
+from processing.lineage import lineage_properties
+from processing.metrics import mape, regression_metrics
 from processing.model import PriceModel
 from processing.sagemaker_paths import PROCESSING_BASE
 from processing.schema import LABEL
 
 FloatArray = npt.NDArray[np.float64]
 
-EVALUATION_FILE = "evaluation.json"
-REPORT_FILE = "index.html"
-# Model Monitor reports a standard deviation from 5 random 80% samples, only from 200 rows.
-BOOTSTRAP_SAMPLES = 5
-BOOTSTRAP_FRACTION = 0.8
-MIN_ROWS_FOR_DEVIATION = 200
 DISTANCE_BANDS_KM = (0.0, 100.0, 300.0, 600.0, 1000.0, 1500.0, float("inf"))
 TOP_COUNTRY_PAIRS = 12
-BASELINES = ("lane_median", "price_per_km")
 
 
-def _metric_values(actual: FloatArray, predicted: FloatArray) -> dict[str, float]:
-    error = predicted - actual
-    mse = float(np.mean(error**2))
-    total = float(np.sum((actual - actual.mean()) ** 2))
+def _interval_coverage(
+    model: PriceModel, predicted: FloatArray, actual: FloatArray
+) -> dict[str, float] | None:
+    """Nominal and observed coverage of the prediction interval that training recorded."""
+    bounds = model.interval(predicted)
+    if bounds is None:
+        return None
+    low, high = bounds
     return {
-        "mae": float(np.mean(np.abs(error))),
-        "mse": mse,
-        "rmse": float(np.sqrt(mse)),
-        "r2": 1.0 - float(np.sum(error**2)) / total if total > 0 else float("nan"),
-        "mape": float(np.mean(np.abs(error) / actual)),
-    }
-
-
-def regression_metrics(
-    actual: FloatArray, predicted: FloatArray, seed: int = 0
-) -> dict[str, dict[str, float | str]]:
-    """MAE, MSE, RMSE, R2 and MAPE as ``{name: {value, standard_deviation}}``.
-
-    The layout and the deviation method are Model Monitor's (regression model quality); MAPE
-    is a fraction (0.08 = 8 %). With fewer than 200 rows the deviation is the string "NaN",
-    as AWS writes it.
-    """
-    values = _metric_values(actual, predicted)
-    deviations: dict[str, float | str] = dict.fromkeys(values, "NaN")
-    if len(actual) >= MIN_ROWS_FOR_DEVIATION:
-        rng = np.random.default_rng(seed)
-        size = int(len(actual) * BOOTSTRAP_FRACTION)
-        samples = [
-            _metric_values(actual[chosen], predicted[chosen])
-            for chosen in (
-                rng.choice(len(actual), size=size, replace=False) for _ in range(BOOTSTRAP_SAMPLES)
-            )
-        ]
-        deviations = {name: float(np.std([s[name] for s in samples])) for name in values}
-    return {
-        name: {"value": value, "standard_deviation": deviations[name]}
-        for name, value in values.items()
+        "nominal_coverage": float(model.metadata["prediction_interval"]["coverage"]),
+        "coverage": float(np.mean((actual >= low) & (actual <= high))),
     }
 
 
@@ -103,7 +85,7 @@ def _segments(
                 name=value,
                 count=int(mask.sum()),
                 mape={
-                    source: float(np.mean(np.abs(predicted[mask] - actual[mask]) / actual[mask]))
+                    source: mape(actual[mask], predicted[mask])
                     for source, predicted in predictions.items()
                 },
             )
@@ -174,12 +156,13 @@ def evaluate(model: PriceModel, test: pa.Table) -> Evaluation:
             "item_count": test.num_rows,
             "evaluation_time": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
         },
-        "regression_metrics": metrics["model"],
-        "baselines": {name: {"regression_metrics": metrics[name]} for name in BASELINES},
-        "improvement": {
-            f"mape_reduction_vs_{name}": 1.0 - model_mape / float(metrics[name]["mape"]["value"])
+        REGRESSION_METRICS: metrics["model"],
+        "baselines": {name: {REGRESSION_METRICS: metrics[name]} for name in BASELINES},
+        IMPROVEMENT: {
+            f"{IMPROVEMENT_PREFIX}{name}": 1.0 - model_mape / float(metrics[name]["mape"]["value"])
             for name in BASELINES
         },
+        "prediction_interval": _interval_coverage(model, predictions["model"], actual),
         "model": {
             "model_version": model.version,
             **{
@@ -246,7 +229,7 @@ def write_report(evaluation: Evaluation, directory: Path) -> Path:
     rows = "".join(
         f"<tr><td>{html.escape(source)}</td>"
         + "".join(
-            f"<td>{metrics['regression_metrics'][name]['value']:.4g}</td>"
+            f"<td>{metrics[REGRESSION_METRICS][name]['value']:.4g}</td>"
             for name in ("mape", "mae", "rmse", "r2")
         )
         + "</tr>"
@@ -267,8 +250,8 @@ def write_report(evaluation: Evaluation, directory: Path) -> Path:
         for kind, segments in evaluation.segments.items()
     )
     improvement = ", ".join(
-        f"{100 * value:.1f}% lower MAPE than {name.removeprefix('mape_reduction_vs_')}"
-        for name, value in report["improvement"].items()
+        f"{100 * value:.1f}% lower MAPE than {name.removeprefix(IMPROVEMENT_PREFIX)}"
+        for name, value in report[IMPROVEMENT].items()
     )
     page = f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>Freight price model evaluation</title>
@@ -296,8 +279,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--base-dir", type=Path, default=PROCESSING_BASE)
     parser.add_argument("--model", type=Path, help="model dir or model.tar.gz (<base>/input/model)")
     parser.add_argument("--test", type=Path, help="test split directory (<base>/input/test)")
-    parser.add_argument("--output", type=Path, help="evaluation.json directory (<base>/evaluation)")
-    parser.add_argument("--report", type=Path, help="report directory (<base>/report)")
+    parser.add_argument(
+        "--output", type=Path, help=f"{EVALUATION_FILE} directory (<base>/{EVALUATION_OUTPUT})"
+    )
+    parser.add_argument("--report", type=Path, help=f"report directory (<base>/{REPORT_OUTPUT})")
     return parser
 
 
@@ -305,22 +290,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run evaluate; print the headline metrics as JSON; return 2 on bad input."""
     args = build_parser().parse_args(argv)
     base: Path = args.base_dir
-    output = args.output or base / "evaluation"
+    output = args.output or base / EVALUATION_OUTPUT
     try:
-        model = PriceModel.load(args.model or base / "input" / "model")
-        evaluation = evaluate(model, read_parquet_directory(args.test or base / "input" / "test"))
+        model = PriceModel.load(args.model or base / "input" / MODEL_INPUT)
+        test = read_parquet_directory(args.test or base / "input" / TEST_INPUT)
+        evaluation = evaluate(model, test)
     except (FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     output.mkdir(parents=True, exist_ok=True)
     (output / EVALUATION_FILE).write_text(json.dumps(evaluation.report, indent=2) + "\n")
-    report_path = write_report(evaluation, args.report or base / "report")
+    # The registry's customer metadata (strings), read by the Register step with Std:JsonGet.
+    lineage = lineage_properties(model.metadata)
+    (output / LINEAGE_FILE).write_text(json.dumps(lineage, indent=2) + "\n")
+    report_path = write_report(evaluation, args.report or base / REPORT_OUTPUT)
     headline = {
         "step": "evaluate",
         "evaluation": str(output / EVALUATION_FILE),
         "report": str(report_path),
-        "mape": evaluation.report["regression_metrics"]["mape"]["value"],
-        **evaluation.report["improvement"],
+        "mape": evaluation.report[REGRESSION_METRICS]["mape"]["value"],
+        **evaluation.report[IMPROVEMENT],
     }
     print(json.dumps(headline))
     return 0

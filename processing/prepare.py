@@ -26,8 +26,15 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from processing.arguments import date, int_at_least, positive_float
+from processing.arguments import int_at_least, optional_date, positive_float
 from processing.columns import epoch_ms
+from processing.contracts import (
+    BASELINE_FILE,
+    PREPARE_OUTPUTS,
+    QUARANTINE_FILE,
+    SPLITS,
+    prepare_summary_file,
+)
 from processing.features import (
     FEATURE_NAMES,
     FEATURE_SPEC_FILE,
@@ -42,7 +49,6 @@ from processing.sagemaker_paths import PROCESSING_BASE, current_host
 from processing.schema import EQUIPMENT_TYPES, FIELD_NAMES, LABEL, MS_PER_DAY, REQUEST_FIELDS
 from processing.validation import ValidationResult, validate
 
-SPLITS = ("train", "validation", "test")
 # What features, lane statistics and the baseline sample read from a load.
 SPLIT_INPUT_COLUMNS = tuple(name for name in FIELD_NAMES if name not in ("load_id", "shipper_id"))
 # Columns kept beside the features in the test split, for error analysis by segment.
@@ -68,9 +74,6 @@ DICTIONARY_COLUMNS = frozenset(
         *CONTEXT_COLUMNS,
     }
 )
-BASELINE_FILE = "baseline.csv"
-QUARANTINE_FILE = "quarantine.parquet"
-SUMMARY_FILE = "prepare_summary.json"
 DEFAULT_BASELINE_ROWS = 50_000
 
 
@@ -266,7 +269,7 @@ def write_prepared(
     the instances' outputs can share one S3 prefix.
     """
     tag = f"{host}-" if host else ""
-    for name in (*SPLITS, "baseline", "quarantine", "artifacts"):
+    for name in PREPARE_OUTPUTS:
         (output / name).mkdir(parents=True, exist_ok=True)
 
     # Big splits are written as several files in parallel (Parquet encoding is single-threaded
@@ -298,7 +301,7 @@ def write_prepared(
     pq.write_table(prepared.validation.quarantine, quarantine_path)
     # The statistics and the spec are the same on every instance; the summary is not.
     write_artifacts(prepared.statistics, output / "artifacts")
-    summary_path = output / "artifacts" / f"{tag}{SUMMARY_FILE}"
+    summary_path = output / "artifacts" / prepare_summary_file(host)
     summary_path.write_text(json.dumps(prepared.summary, indent=2) + "\n")
 
 
@@ -313,8 +316,10 @@ def add_window_arguments(parser: argparse.ArgumentParser) -> None:
     """The window options that Prepare and the lane-statistics step share."""
     parser.add_argument("--base-dir", type=Path, default=PROCESSING_BASE)
     parser.add_argument("--input", type=Path, help="daily partitions (default <base>/input/loads)")
-    parser.add_argument("--start-date", type=date, help="first day of the window (inclusive)")
-    parser.add_argument("--end-date", type=date, help="last day of the window (inclusive)")
+    parser.add_argument(
+        "--start-date", type=optional_date, help="first day of the window (inclusive)"
+    )
+    parser.add_argument("--end-date", type=optional_date, help="last day of the window (inclusive)")
     parser.add_argument("--validation-days", type=positive_float, default=14.0)
     parser.add_argument("--test-days", type=positive_float, default=14.0)
 
@@ -337,6 +342,9 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         help="lane statistics fitted on the whole window (processing.lane_statistics); "
         "needed when the window is sharded across instances",
+    )
+    parser.add_argument(
+        "--code-version", default="unknown", help="the commit of the code (model lineage)"
     )
     return parser
 
@@ -361,7 +369,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         except (FileNotFoundError, ValueError) as error:
             print(f"error: {error}", file=sys.stderr)
             return 2
-        write_prepared(prepared, output, executor, current_host(args.base_dir.parent))
+        host = current_host(args.base_dir.parent)
+        # The lineage that training copies into the model's metadata.
+        prepared.summary.update(
+            window={
+                "start": args.start_date.isoformat() if args.start_date else None,
+                "end": args.end_date.isoformat() if args.end_date else None,
+            },
+            code_version=args.code_version,
+            host=host,
+        )
+        write_prepared(prepared, output, executor, host)
     print(json.dumps({"step": "prepare", "output": str(output), **prepared.summary}))
     checked = prepared.validation
     if checked.quarantine.num_rows:

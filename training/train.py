@@ -27,6 +27,7 @@ import numpy as np
 import numpy.typing as npt
 import xgboost as xgb
 
+from processing.contracts import TRAINING_CHANNELS
 from processing.features import (
     FEATURE_NAMES,
     FEATURE_SPEC_FILE,
@@ -34,6 +35,8 @@ from processing.features import (
     FeatureSpec,
 )
 from processing.lake import read_parquet_directory
+from processing.lineage import merge_prepare_summaries
+from processing.metrics import mape
 from processing.model import (
     METADATA_FILE,
     MODEL_FILE,
@@ -53,12 +56,11 @@ from processing.sagemaker_paths import (
     channel_env,
 )
 
-CHANNELS = ("train", "validation", "artifacts")
+CHANNELS = TRAINING_CHANNELS
 # Share of validation loads whose price falls inside the reported prediction interval.
 INTERVAL_COVERAGE = 0.8
 ONNX_CHECK_ROWS = 20_000
 ONNX_MAX_RELATIVE_DIFFERENCE = 1e-4
-SUMMARY_FILE = "prepare_summary.json"
 
 
 class HyperparameterError(ValueError):
@@ -155,11 +157,6 @@ def read_split(directory: Path) -> tuple[npt.NDArray[np.float32], npt.NDArray[np
     return features, table.column(0).to_numpy().astype(np.float64)
 
 
-def mape(actual: npt.NDArray[np.float64], predicted: npt.NDArray[np.float64]) -> float:
-    """Mean absolute percentage error, as a fraction."""
-    return float(np.mean(np.abs(predicted - actual) / actual))
-
-
 def train(
     train_dir: Path,
     validation_dir: Path,
@@ -174,6 +171,8 @@ def train(
         if not directory.is_dir():
             raise FileNotFoundError(f"training channel {name!r}: {directory} does not exist")
     spec = FeatureSpec.load(artifacts_dir / FEATURE_SPEC_FILE)
+    # Read before the long fit: a model without its lineage must not be trained at all.
+    lineage = merge_prepare_summaries(artifacts_dir)
     train_x, train_price = read_split(train_dir)
     validation_x, validation_price = read_split(validation_dir)
     for name, price in (("train", train_price), ("validation", validation_price)):
@@ -223,7 +222,6 @@ def train(
     shutil.copyfile(artifacts_dir / FEATURE_SPEC_FILE, model_dir / FEATURE_SPEC_FILE)
     digest = hashlib.sha256(model_path.read_bytes())
     digest.update((artifacts_dir / LANE_STATISTICS_FILE).read_bytes())
-    summary_path = artifacts_dir / SUMMARY_FILE
     metadata: dict[str, Any] = {
         "model_version": digest.hexdigest()[:16],
         "framework": f"xgboost {xgb.__version__}",
@@ -246,7 +244,7 @@ def train(
             "fit": round(fit_seconds, 3),
             "total": round(time.perf_counter() - started, 3),
         },
-        "data": json.loads(summary_path.read_text()) if summary_path.exists() else {},
+        "data": lineage,
     }
     (model_dir / METADATA_FILE).write_text(json.dumps(metadata, indent=2) + "\n")
     return metadata

@@ -25,6 +25,7 @@ from pipelines.definition import (
     build_pipeline,
     definition_json,
 )
+from processing.lineage import LINEAGE_KEYS
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # The public schema of pipeline definitions, kept next to the repository (see its SOURCE.md).
@@ -37,8 +38,9 @@ EXECUTION_ID = {"Get": "Execution.PipelineExecutionId"}
 MONITOR_ANALYZER = "sagemaker-model-monitor-analyzer"
 
 EXPECTED_PARAMETERS = [
-    ("StartDate", "String", "2025-11-01"),
-    ("EndDate", "String", "2026-10-31"),
+    ("StartDate", "String", ""),
+    ("EndDate", "String", ""),
+    ("WindowDays", "Integer", 365),
     ("ValidationDays", "Float", 14.0),
     ("TestDays", "Float", 14.0),
     ("ProcessingInstanceType", "String", "ml.m5.xlarge"),
@@ -72,9 +74,9 @@ def execution_uri(*parts: str, config: PipelineConfig = CONFIG) -> dict[str, Any
     return {"Std:Join": {"On": "/", "Values": [*values, *parts]}}
 
 
-def json_get(path: str) -> dict[str, Any]:
-    report = {"Get": "Steps.Evaluate.PropertyFiles.EvaluationReport"}
-    return {"Std:JsonGet": {"PropertyFile": report, "Path": path}}
+def json_get(path: str, step: str = "Evaluate", report: str = "EvaluationReport") -> dict[str, Any]:
+    source = {"Get": f"Steps.{step}.PropertyFiles.{report}"}
+    return {"Std:JsonGet": {"PropertyFile": source, "Path": path}}
 
 
 def all_steps(definition: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -233,21 +235,34 @@ def test_processing_steps_run_our_entry_points_in_our_image(
     )
 
 
-def test_window_steps_get_the_window_as_arguments(steps: dict[str, dict[str, Any]]) -> None:
-    window = [
+def test_lane_statistics_resolves_the_window_relative_to_the_execution(
+    steps: dict[str, dict[str, Any]],
+) -> None:
+    split = ["--validation-days", as_string("ValidationDays"), "--test-days", as_string("TestDays")]
+    lane_statistics = steps["LaneStatistics"]
+    assert lane_statistics["Arguments"]["AppSpecification"]["ContainerArguments"] == [
         "--start-date", get("StartDate"),
         "--end-date", get("EndDate"),
+        "--window-days", as_string("WindowDays"),
+        "--execution-start", {"Get": "Execution.StartDateTime"},
+        *split,
+    ]  # fmt: skip
+    assert lane_statistics["PropertyFiles"] == [
+        {"PropertyFileName": "DataWindow", "OutputName": "statistics", "FilePath": "window.json"}
+    ]
+
+
+def test_prepare_reads_the_resolved_window(steps: dict[str, dict[str, Any]]) -> None:
+    window = {"Get": "Steps.LaneStatistics.PropertyFiles.DataWindow"}
+    prepare = steps["Prepare"]["Arguments"]["AppSpecification"]
+    assert prepare["ContainerArguments"] == [
+        "--start-date", {"Std:JsonGet": {"PropertyFile": window, "Path": "start"}},
+        "--end-date", {"Std:JsonGet": {"PropertyFile": window, "Path": "end"}},
         "--validation-days", as_string("ValidationDays"),
         "--test-days", as_string("TestDays"),
+        "--statistics", "/opt/ml/processing/input/statistics",
+        "--code-version", CONFIG.code_version,
     ]  # fmt: skip
-    lane_statistics = steps["LaneStatistics"]["Arguments"]["AppSpecification"]
-    prepare = steps["Prepare"]["Arguments"]["AppSpecification"]
-    assert lane_statistics["ContainerArguments"] == window
-    assert prepare["ContainerArguments"] == [
-        *window,
-        "--statistics",
-        "/opt/ml/processing/input/statistics",
-    ]
 
 
 @pytest.mark.parametrize(
@@ -280,11 +295,12 @@ def test_processing_outputs_go_under_the_execution_prefix(
         assert s3["S3UploadMode"] == "EndOfJob"
 
 
-def test_only_the_window_steps_are_cached(steps: dict[str, dict[str, Any]]) -> None:
+def test_only_the_steps_of_a_resolved_window_are_cached(steps: dict[str, dict[str, Any]]) -> None:
+    # LaneStatistics reads the execution's start time: a cache entry could never match.
     cached = {name: step.get("CacheConfig") for name, step in steps.items()}
     window_cache = {"Enabled": True, "ExpireAfter": CACHE_EXPIRE_AFTER}
     assert cached == {
-        "LaneStatistics": window_cache,
+        "LaneStatistics": None,
         "Prepare": window_cache,
         "DataQualityBaseline": window_cache,
         "Train": None,
@@ -361,7 +377,8 @@ def test_evaluation_reads_the_model_and_the_test_split(
             "PropertyFileName": "EvaluationReport",
             "OutputName": "evaluation",
             "FilePath": "evaluation.json",
-        }
+        },
+        {"PropertyFileName": "Lineage", "OutputName": "evaluation", "FilePath": "lineage.json"},
     ]
 
 
@@ -419,11 +436,13 @@ def test_register_describes_the_package(steps: dict[str, dict[str, Any]]) -> Non
         "ml.c6i.large",
         "ml.c6i.xlarge",
     ]
+    # The lineage of the evaluated model (resolved window, counts, code version).
     assert arguments["CustomerMetadataProperties"] == {
-        "data_window_start": get("StartDate"),
-        "data_window_end": get("EndDate"),
-        "code_version": CONFIG.code_version,
+        key: json_get(key, report="Lineage") for key in LINEAGE_KEYS
     }
+    assert {"data_window_start", "data_window_end", "rows_train", "code_version"} <= set(
+        LINEAGE_KEYS
+    )
 
 
 def test_register_points_metrics_and_baselines_at_step_properties(
@@ -604,13 +623,14 @@ def test_build_leaves_the_environment_and_boto3_as_it_found_them(
     assert network_attempts == []
 
 
-def test_another_code_version_changes_only_the_package_metadata(
+def test_another_code_version_changes_only_the_prepare_argument(
     definition: dict[str, Any],
 ) -> None:
     changed = json.loads(definition_json(dataclasses.replace(CONFIG, code_version="4f2c1e9")))
     expected = copy.deepcopy(definition)
-    register = all_steps(expected)["Register"]
-    register["Arguments"]["CustomerMetadataProperties"]["code_version"] = "4f2c1e9"
+    prepare = all_steps(expected)["Prepare"]
+    arguments = prepare["Arguments"]["AppSpecification"]["ContainerArguments"]
+    arguments[arguments.index("--code-version") + 1] = "4f2c1e9"
     assert changed == expected
 
 

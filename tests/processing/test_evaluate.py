@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from processing import evaluate
-from processing.evaluate import regression_metrics
+from processing.lineage import LINEAGE_KEYS
+from processing.metrics import regression_metrics
 
 
 def test_metrics_on_known_values() -> None:
@@ -75,6 +76,29 @@ def test_model_beats_naive_baselines_on_the_small_market(evaluation_dir: Path) -
     report = json.loads((evaluation_dir / "evaluation" / "evaluation.json").read_text())
     assert report["improvement"]["mape_reduction_vs_lane_median"] >= 0.30
     assert report["improvement"]["mape_reduction_vs_price_per_km"] >= 0.40
+
+
+def test_the_80_percent_interval_covers_about_80_percent_of_the_test_split(
+    evaluation_dir: Path, prepared_dir: Path
+) -> None:
+    # The interval is fitted on the validation split; on the later test split (7 days, about
+    # 2,800 loads) its coverage must stay near the nominal 80 %. Tolerance: 0.06, five
+    # binomial standard deviations at this size (0.0075 each) plus a drift allowance between
+    # the two weeks; a model whose interval were fitted wrongly (e.g. on the training split)
+    # lands far below.
+    report = json.loads((evaluation_dir / "evaluation" / "evaluation.json").read_text())
+    interval = report["prediction_interval"]
+    assert interval["nominal_coverage"] == 0.8
+    assert report["dataset"]["item_count"] >= 2_000
+    assert interval["coverage"] == pytest.approx(0.8, abs=0.06)
+
+
+def test_lineage_is_written_as_the_registry_takes_it(evaluation_dir: Path) -> None:
+    lineage = json.loads((evaluation_dir / "evaluation" / "lineage.json").read_text())
+    assert list(lineage) == list(LINEAGE_KEYS)
+    assert all(isinstance(value, str) and value for value in lineage.values())
+    assert int(lineage["rows_train"]) > 0
+    assert lineage["code_version"] == "unknown"  # the fixture's Prepare got no --code-version
 
 
 def test_report_has_plots(evaluation_dir: Path) -> None:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -245,7 +246,15 @@ def test_statistics_do_not_depend_on_row_order(valid_loads: pa.Table) -> None:
     order = np.random.default_rng(1).permutation(valid_loads.num_rows)
     shuffled = fit_lane_statistics(valid_loads.take(pa.array(order)))
     original = fit_lane_statistics(valid_loads)
-    np.testing.assert_array_equal(
-        shuffled.lane_median_price_per_km, original.lane_median_price_per_km
-    )
+    compared = []
+    for field in dataclasses.fields(LaneStatistics):
+        mine, theirs = getattr(shuffled, field.name), getattr(original, field.name)
+        if isinstance(mine, np.ndarray):
+            assert mine.size > 0, field.name
+            np.testing.assert_array_equal(mine, theirs, err_msg=field.name)
+        else:
+            assert mine == theirs, field.name
+        compared.append(field.name)
+    # Every field: a new statistic cannot escape this test.
+    assert len(compared) == len(dataclasses.fields(LaneStatistics)) >= 8
     assert pc.sum(valid_loads.column("price_eur")).as_py() > 0
