@@ -1,8 +1,10 @@
-"""Shared fixtures: a small synthetic market, prepared once, and a model trained on it."""
+"""Shared fixtures: fake AWS credentials, a small synthetic market, a model trained on it."""
 
 from __future__ import annotations
 
 import datetime as dt
+import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pyarrow as pa
@@ -14,6 +16,33 @@ from processing.lake import read_partitions, write_partitions
 from training import train
 
 SMALL_MARKET = MarketConfig(start_date=dt.date(2026, 1, 5), days=60, rows_per_day=400, seed=11)
+# What every test sees of AWS: dummy credentials and the project's region, no profile, no
+# configured endpoint, no developer configuration. Nothing can reach a real account.
+FAKE_AWS_ENVIRONMENT = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": "eu-central-1",
+    "AWS_CONFIG_FILE": os.devnull,
+    "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+    "AWS_EC2_METADATA_DISABLED": "true",
+}
+CLEARED_AWS_VARIABLES = (
+    "AWS_SESSION_TOKEN",
+    "AWS_PROFILE",
+    "AWS_DEFAULT_PROFILE",
+    "AWS_ENDPOINT_URL",
+)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def fake_aws_credentials() -> Iterator[None]:
+    """Session-wide, so module- and session-scoped fixtures are covered too."""
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in FAKE_AWS_ENVIRONMENT.items():
+            patch.setenv(name, value)
+        for name in CLEARED_AWS_VARIABLES:
+            patch.delenv(name, raising=False)
+        yield
 
 
 @pytest.fixture(scope="session")

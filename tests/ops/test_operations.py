@@ -19,10 +19,7 @@ DEFINITION = json.dumps(
 
 
 @pytest.fixture
-def sagemaker(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+def sagemaker() -> Iterator[Any]:
     with mock_aws():
         yield boto3.Session(region_name="eu-central-1").client("sagemaker")
 

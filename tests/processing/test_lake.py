@@ -183,11 +183,8 @@ def test_split_s3_uri_rejects_bad_uris(uri: str, message: str) -> None:
 
 
 @pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[boto3.Session]:
+def aws() -> Iterator[boto3.Session]:
     """A moto-backed session with the lake bucket; created inside the mock so nothing leaks."""
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
     with mock_aws():
         session = boto3.Session(region_name=REGION)
         session.client("s3").create_bucket(
