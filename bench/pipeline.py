@@ -14,7 +14,7 @@ REPOSITORY = Path(__file__).resolve().parent.parent
 
 def definition_build_seconds(repeats: int = 3) -> dict[str, float]:
     """Seconds to build the definition: in this process (SDK imported) and in a new one."""
-    from cli.main import local_pipeline_config
+    from local.pipeline_run import local_pipeline_config
     from pipelines.definition import definition_json
 
     config = local_pipeline_config("bench")
@@ -26,7 +26,7 @@ def definition_build_seconds(repeats: int = 3) -> dict[str, float]:
         timings.append(time.perf_counter() - started)
     code = (
         "import time; started = time.perf_counter();"
-        "from cli.main import local_pipeline_config;"
+        "from local.pipeline_run import local_pipeline_config;"
         "from pipelines.definition import definition_json;"
         "definition_json(local_pipeline_config('bench'));"
         "print(time.perf_counter() - started)"
@@ -43,8 +43,9 @@ def definition_build_seconds(repeats: int = 3) -> dict[str, float]:
 
 def run_local_overhead(work: Path, days: int, rows_per_day: int) -> dict[str, Any]:
     """Run the pipeline locally on the demo market; split its time into work and overhead."""
-    from cli.main import land_market, run_local_pipeline
     from local.embedded_aws import embedded_aws
+    from local.market_data import land_market
+    from local.pipeline_run import run_local_pipeline
     from market.generator import MarketConfig
     from stages.names import ResourceNames
 

@@ -216,7 +216,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         results += bench_training(prepared, args.training_rows, args.trees)
         if not args.skip_pipeline:
             from bench.pipeline import pipeline_results
-            from cli.main import DEMO_DAYS, DEMO_ROWS_PER_DAY
+            from local.market_data import DEMO_DAYS, DEMO_ROWS_PER_DAY
 
             lines = pipeline_results(work / "pipeline", DEMO_DAYS, DEMO_ROWS_PER_DAY)
             results += [Result(**line) for line in lines]

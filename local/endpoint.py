@@ -15,7 +15,10 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO
 
-LOCAL_ENDPOINT_NAME = "freight-pricing-local"
+from stages.names import ResourceNames
+
+# The local stage's endpoint name, as the stage's names spell it.
+LOCAL_ENDPOINT_NAME = ResourceNames(stage="local").endpoint
 READY_TIMEOUT_SECONDS = 120.0
 STOP_TIMEOUT_SECONDS = 30.0
 

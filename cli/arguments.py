@@ -1,0 +1,85 @@
+"""Arguments and helpers that several command groups share."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import TYPE_CHECKING, Any, TypeAlias
+
+from local.market_data import DEMO_DAYS, DEMO_ROWS_PER_DAY, DEMO_SEED
+from market.generator import MarketConfig
+from processing.arguments import int_at_least
+
+if TYPE_CHECKING:
+    from pipelines.definition import PipelineConfig
+
+# What ``add_subparsers()`` returns; each command group registers its parsers on it.
+Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+# The smallest market the pipeline's splits and lane statistics work on.
+MIN_MARKET_DAYS = 45
+MIN_MARKET_ROWS_PER_DAY = 100
+
+
+def progress(message: str) -> None:
+    """A progress line on stderr, so that stdout keeps only the results."""
+    print(message, file=sys.stderr, flush=True)
+
+
+def add_stage(parser: argparse.ArgumentParser) -> None:
+    """``--stage`` and ``--region``: which deployment a command talks to."""
+    from stages.names import STAGES
+
+    parser.add_argument("--stage", choices=STAGES, default="dev")
+    parser.add_argument("--region", help="AWS region (default: the boto3 configuration)")
+
+
+def add_pipeline_config(parser: argparse.ArgumentParser) -> None:
+    """The stage and what else differs between deployments of the pipeline."""
+    add_stage(parser)
+    parser.add_argument(
+        "--account",
+        help="12-digit account id in bucket names and the default role ARN",
+    )
+    parser.add_argument("--role-arn", help="SageMaker execution role (full ARN)")
+    parser.add_argument("--image-uri", help="the project's image in ECR")
+    parser.add_argument("--code-version", help="default: the git commit")
+
+
+def pipeline_config_from(args: argparse.Namespace) -> PipelineConfig:
+    """The PipelineConfig of ``add_pipeline_config``'s arguments."""
+    from local.pipeline_run import git_code_version
+    from pipelines.definition import DEFAULT_IMAGE_URI, pipeline_config
+    from stages.names import DEFAULT_REGION, ResourceNames
+
+    return pipeline_config(
+        ResourceNames(stage=args.stage, account=args.account),
+        region=args.region or DEFAULT_REGION,
+        account=args.account,
+        role_arn=args.role_arn or None,
+        image_uri=args.image_uri or DEFAULT_IMAGE_URI,
+        code_version=args.code_version or git_code_version(),
+    )
+
+
+def add_market(parser: argparse.ArgumentParser, days_help: str | None = None) -> None:
+    """``--days``, ``--rows-per-day`` and ``--seed`` of the demo's market."""
+    parser.add_argument(
+        "--days", type=int_at_least(MIN_MARKET_DAYS), default=DEMO_DAYS, help=days_help
+    )
+    parser.add_argument(
+        "--rows-per-day", type=int_at_least(MIN_MARKET_ROWS_PER_DAY), default=DEMO_ROWS_PER_DAY
+    )
+    parser.add_argument("--seed", type=int_at_least(0), default=DEMO_SEED)
+
+
+def market_config(args: argparse.Namespace) -> MarketConfig:
+    """The market of ``add_market``'s arguments."""
+    return MarketConfig(days=args.days, rows_per_day=args.rows_per_day, seed=args.seed)
+
+
+def sagemaker_client(args: argparse.Namespace) -> Any:
+    """A SageMaker client in ``--region`` (default: the boto3 configuration)."""
+    import boto3
+
+    # AWS_ENDPOINT_URL, when set, points boto3 at the embedded AWS of local mode.
+    return boto3.Session(region_name=args.region).client("sagemaker")

@@ -1,0 +1,112 @@
+"""``freight serve`` and ``freight quote``: the production server, quotes through an endpoint."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from cli.arguments import Commands
+from cli.errors import UsageError
+from inference.busy_poll import DEFAULT_WINDOW_US as DEFAULT_BUSY_POLL_US
+from processing.arguments import int_at_least
+from processing.contracts import MAX_PAYLOAD_BYTES
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Serve a model directory with the production server (SageMaker's hosting contract)."""
+    from inference.server import ServerSettings, SettingsError, run
+
+    try:
+        settings = ServerSettings(
+            model_dir=args.model_dir,
+            host=args.host,
+            port=args.port,
+            workers=args.workers,
+            max_body_bytes=args.max_body_bytes,
+            endpoint_name=args.endpoint_name,
+            access_log=args.access_log,
+            busy_poll_us=args.busy_poll_us,
+        )
+        run(settings)
+    except SettingsError as error:
+        raise UsageError(str(error)) from None
+    return 0
+
+
+def read_loads(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """The loads of ``--load`` or ``--file``: one object, a list, or ``{"instances": [...]}``."""
+    if args.load is not None:
+        text, source = args.load, "--load"
+    elif args.file is not None:
+        text, source = (
+            (sys.stdin.read(), "stdin")
+            if args.file == "-"
+            else (Path(args.file).read_text(), args.file)
+        )
+    else:
+        raise UsageError("give the load(s) with --load JSON or --file PATH (- for stdin)")
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise UsageError(f"{source} is not valid JSON: {error}") from None
+    if isinstance(document, dict) and "instances" in document:
+        document = document["instances"]
+    loads = document if isinstance(document, list) else [document]
+    if not loads or not all(isinstance(load, dict) for load in loads):
+        raise UsageError(f"{source} must hold a load object or a list of load objects")
+    return loads
+
+
+def cmd_quote(args: argparse.Namespace) -> int:
+    """Price loads through an endpoint (SageMaker, or the local server with --endpoint-url)."""
+    import boto3
+
+    from inference.client import PriceQuoteClient, QuoteRejectedError, QuoteUnavailableError
+
+    loads = read_loads(args)
+    session = boto3.Session(region_name=args.region) if args.region else None
+    client = PriceQuoteClient(
+        args.endpoint_name, boto3_session=session, endpoint_url=args.endpoint_url
+    )
+    try:
+        quotes = client.quote_many(loads)
+    except QuoteRejectedError as error:
+        print(f"error: the endpoint rejected the request: {error}", file=sys.stderr)
+        return 2
+    except QuoteUnavailableError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    for quote in quotes:
+        print(json.dumps(quote.__dict__))
+    return 0
+
+
+def register(commands: Commands) -> None:
+    """Add ``freight serve`` and ``freight quote``."""
+    serve = commands.add_parser("serve", help="serve a model directory (SageMaker contract)")
+    serve.add_argument("--model-dir", type=Path, required=True)
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int_at_least(1), default=8080)
+    serve.add_argument("--workers", type=int_at_least(1), default=os.cpu_count() or 1)
+    serve.add_argument("--max-body-bytes", type=int_at_least(1), default=MAX_PAYLOAD_BYTES)
+    serve.add_argument("--endpoint-name", help="answer only this name on /endpoints/NAME/...")
+    serve.add_argument("--access-log", action="store_true", help="one log line per request")
+    serve.add_argument(
+        "--busy-poll-us", type=int_at_least(0), default=DEFAULT_BUSY_POLL_US, metavar="US",
+        help="after a request, poll for the next one this long instead of idling the CPU "
+        f"(0 = off; default {DEFAULT_BUSY_POLL_US})",
+    )  # fmt: skip
+    serve.set_defaults(handler=cmd_serve)
+
+    quote = commands.add_parser("quote", help="price loads through an endpoint")
+    quote.add_argument("--endpoint-name", required=True)
+    quote.add_argument("--endpoint-url", help="e.g. http://127.0.0.1:8080 for the local server")
+    quote.add_argument("--region", help="AWS region (default: the boto3 configuration)")
+    source = quote.add_mutually_exclusive_group()
+    source.add_argument("--load", help='a load as JSON (object, list, or {"instances": ...})')
+    source.add_argument("--file", help="a JSON file of loads, - for stdin")
+    quote.set_defaults(handler=cmd_quote)
