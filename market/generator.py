@@ -1,5 +1,8 @@
 """Synthetic European road-freight market: deterministic, vectorised daily load records.
 
+Over 400 lines, long because a load's price is one formula over one day's arrays (below); the
+city and country tables are data in market/data/, and scenarios will live beside this module.
+
 The price of a load is built the way a carrier prices it (docs/market-model.md has the full
 model and where its magnitudes come from):
 

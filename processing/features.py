@@ -1,5 +1,8 @@
 """Features of the price model: one implementation for training (millions of rows) and serving.
 
+Over 400 lines, long because the formulas, both backends, the lane tables they read and the
+spec that versions them must change together: split apart, they would drift (ADR 0002).
+
 Both paths run the same formulas, :meth:`FeatureBuilder._feature_values`: on NumPy columns
 decoded from an Arrow table in training (vectorised, dictionary-aware), and on Python numbers
 for the one or few loads of a price request, where a NumPy call costs more than the arithmetic.
