@@ -6,6 +6,10 @@ from dataclasses import dataclass
 
 from stages.names import DEFAULT_REGION, ResourceNames
 
+# The scheduled training window: at least a day, at most ten years of loads.
+MIN_TRAINING_WINDOW_DAYS = 1
+MAX_TRAINING_WINDOW_DAYS = 3653
+
 
 @dataclass(frozen=True)
 class StageConfig:
@@ -25,6 +29,8 @@ class StageConfig:
     training_instance_type: str = "ml.m5.2xlarge"
     prepare_instance_count: int = 1
     max_mape: float = 0.12
+    # Days of loads each scheduled run trains on, ending the day before the run starts.
+    training_window_days: int = 365
     # When the weekly retraining starts (EventBridge cron, UTC).
     retrain_schedule: str = "cron(0 3 ? * MON *)"
 
@@ -33,6 +39,11 @@ class StageConfig:
             raise ValueError(f"{self.stage}: retention periods must be at least one day")
         if "@" not in self.alarm_email:
             raise ValueError(f"{self.stage}: alarm_email {self.alarm_email!r} is not an address")
+        if not MIN_TRAINING_WINDOW_DAYS <= self.training_window_days <= MAX_TRAINING_WINDOW_DAYS:
+            raise ValueError(
+                f"{self.stage}: training_window_days must be between {MIN_TRAINING_WINDOW_DAYS} "
+                f"and {MAX_TRAINING_WINDOW_DAYS}, got {self.training_window_days!r}"
+            )
 
     @property
     def names(self) -> ResourceNames:

@@ -54,7 +54,8 @@ class LakeCatalog(Construct):
             glue.CfnTable.ColumnProperty(name=column, type=kind)
             for column, kind in glue_columns(schema).items()
         ]
-        table = glue.CfnTable(
+        # The Ref to the database orders the table after it.
+        return glue.CfnTable(
             self,
             name,
             catalog_id=account,
@@ -82,5 +83,3 @@ class LakeCatalog(Construct):
                 ),
             ),
         )
-        table.node.add_dependency(self.database)
-        return table

@@ -1,0 +1,73 @@
+"""The pipeline's EventBridge rules that announce on the notification topic."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import aws_events as events
+from constructs import Construct
+
+from cdk_app.constructs.event_rules import checked_rule_name
+from cdk_app.constructs.model_registry import ModelRegistry
+from cdk_app.constructs.notifications import Notifications
+from cdk_app.constructs.training_pipeline import TrainingPipeline
+
+SAGEMAKER_SOURCE = "aws.sagemaker"
+PIPELINE_STATUS_CHANGE = "SageMaker Model Building Pipeline Execution Status Change"
+MODEL_PACKAGE_STATE_CHANGE = "SageMaker Model Package State Change"
+
+
+class PipelineEvents(Construct):
+    """A failed execution of ``pipeline`` and an approved package of ``registry``, announced.
+
+    The rules are named (from the pipeline and the group) so that the topic and its key can
+    name them in their policies. The deployment target of approvals (the staging endpoint)
+    comes with the endpoint stack; until then the approval is only announced.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        id_: str,
+        *,
+        pipeline: TrainingPipeline,
+        registry: ModelRegistry,
+        notifications: Notifications,
+    ) -> None:
+        super().__init__(scope, id_)
+        self.failure_rule = self._announce(
+            notifications, "PipelineFailed", f"{pipeline.pipeline_name}-pipeline-failed",
+            description="A pipeline execution failed",
+            detail_type=PIPELINE_STATUS_CHANGE,
+            detail={"currentPipelineExecutionStatus": ["Failed"],
+                    "pipelineArn": [pipeline.pipeline_arn]},
+        )  # fmt: skip
+        self.approval_rule = self._announce(
+            notifications, "ModelApproved", f"{registry.group_name}-model-approved",
+            description="A model package of our group was approved",
+            detail_type=MODEL_PACKAGE_STATE_CHANGE,
+            detail={"ModelPackageGroupName": [registry.group_name],
+                    "ModelApprovalStatus": ["Approved"]},
+        )  # fmt: skip
+
+    def _announce(
+        self,
+        notifications: Notifications,
+        id_: str,
+        name: str,
+        *,
+        description: str,
+        detail_type: str,
+        detail: dict[str, Any],
+    ) -> events.CfnRule:
+        # An L1 rule with the topic as a plain target: targets.SnsTopic would add a topic-policy
+        # statement for EventBridge without any condition.
+        rule = events.CfnRule(
+            self, id_, name=checked_rule_name(name), description=description, state="ENABLED",
+            event_pattern={"source": [SAGEMAKER_SOURCE], "detail-type": [detail_type],
+                           "detail": detail},
+            targets=[events.CfnRule.TargetProperty(
+                arn=notifications.topic.topic_arn, id="notifications")],
+        )  # fmt: skip
+        notifications.allow_rule_to_publish(rule)
+        return rule
