@@ -14,6 +14,8 @@ DEFAULT_REGION = "eu-central-1"
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
 # SageMaker pipeline and model package group names: up to 63 (pipeline: 256) of [a-zA-Z0-9-].
 _SAGEMAKER = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
+# EventBridge rule names: 1-64 of letters, digits, '.', '-', '_'.
+_RULE = re.compile(r"^[.\-_A-Za-z0-9]{1,64}$")
 # Glue database names: lower-case, digits and underscores, up to 255.
 _GLUE = re.compile(r"^[a-z0-9_]{1,255}$")
 
@@ -41,6 +43,9 @@ class ResourceNames:
         for name in (self.pipeline, self.model_package_group):
             if not _SAGEMAKER.fullmatch(name):
                 raise ValueError(f"SageMaker name {name!r} breaks the naming rules")
+        for name in self.rules().values():
+            if not _RULE.fullmatch(name):
+                raise ValueError(f"EventBridge rule name {name!r} breaks the naming rules")
         if not _GLUE.fullmatch(self.glue_database):
             raise ValueError(f"Glue database name {self.glue_database!r} breaks the naming rules")
 
@@ -112,6 +117,14 @@ class ResourceNames:
     def notification_topic(self) -> str:
         """Pipeline failures and model approvals are announced here."""
         return f"{self.prefix}-{self.stage}-pipeline"
+
+    def rules(self) -> dict[str, str]:
+        """Every EventBridge rule by purpose: named, so that policies can name them by ARN."""
+        return {
+            "pipeline_failed": f"{self.prefix}-{self.stage}-pipeline-failed",
+            "model_approved": f"{self.prefix}-{self.stage}-model-approved",
+            "retraining": f"{self.prefix}-{self.stage}-retraining",
+        }
 
     @property
     def endpoint(self) -> str:

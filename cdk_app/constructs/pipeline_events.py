@@ -11,6 +11,7 @@ from cdk_app.constructs.event_rules import checked_rule_name
 from cdk_app.constructs.model_registry import ModelRegistry
 from cdk_app.constructs.notifications import Notifications
 from cdk_app.constructs.training_pipeline import TrainingPipeline
+from stages.names import ResourceNames
 
 SAGEMAKER_SOURCE = "aws.sagemaker"
 PIPELINE_STATUS_CHANGE = "SageMaker Model Building Pipeline Execution Status Change"
@@ -20,7 +21,7 @@ MODEL_PACKAGE_STATE_CHANGE = "SageMaker Model Package State Change"
 class PipelineEvents(Construct):
     """A failed execution of ``pipeline`` and an approved package of ``registry``, announced.
 
-    The rules are named (from the pipeline and the group) so that the topic and its key can
+    The rules are named (stages.names) so that the topic and its key can
     name them in their policies. The deployment target of approvals (the staging endpoint)
     comes with the endpoint stack; until then the approval is only announced.
     """
@@ -30,20 +31,21 @@ class PipelineEvents(Construct):
         scope: Construct,
         id_: str,
         *,
+        names: ResourceNames,
         pipeline: TrainingPipeline,
         registry: ModelRegistry,
         notifications: Notifications,
     ) -> None:
         super().__init__(scope, id_)
         self.failure_rule = self._announce(
-            notifications, "PipelineFailed", f"{pipeline.pipeline_name}-pipeline-failed",
+            notifications, "PipelineFailed", names.rules()["pipeline_failed"],
             description="A pipeline execution failed",
             detail_type=PIPELINE_STATUS_CHANGE,
             detail={"currentPipelineExecutionStatus": ["Failed"],
                     "pipelineArn": [pipeline.pipeline_arn]},
         )  # fmt: skip
         self.approval_rule = self._announce(
-            notifications, "ModelApproved", f"{registry.group_name}-model-approved",
+            notifications, "ModelApproved", names.rules()["model_approved"],
             description="A model package of our group was approved",
             detail_type=MODEL_PACKAGE_STATE_CHANGE,
             detail={"ModelPackageGroupName": [registry.group_name],

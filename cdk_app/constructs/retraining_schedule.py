@@ -50,7 +50,7 @@ class RetrainingSchedule(Construct):
         super().__init__(scope, id_)
         self.parameters = retraining_parameters(config)
         self.rule = events.CfnRule(
-            self, "Rule", name=checked_rule_name(f"{pipeline.pipeline_name}-retraining"),
+            self, "Rule", name=checked_rule_name(config.names.rules()["retraining"]),
             schedule_expression=config.retrain_schedule, state="ENABLED",
             description=f"Retrain the price model ({config.retrain_schedule})",
         )  # fmt: skip

@@ -68,6 +68,6 @@ class MlPipelineStack(Stack):
             self, "Retraining", config=config, pipeline=self.training_pipeline
         )
         self.events = PipelineEvents(
-            self, "PipelineEvents", pipeline=self.training_pipeline, registry=self.registry,
-            notifications=self.notifications,
+            self, "PipelineEvents", names=config.names, pipeline=self.training_pipeline,
+            registry=self.registry, notifications=self.notifications,
         )  # fmt: skip

@@ -22,7 +22,7 @@ from inference.parsing import (
     parse_load,
     parse_request,
 )
-from processing.schema import QUARANTINE_REASON, REQUEST_FIELDS
+from processing.schema import QUARANTINE_DETAIL, QUARANTINE_REASON, REQUEST_FIELDS
 from processing.validation import check_request, validate
 
 # A valid load as a client sends it; pickup is two days after posting.
@@ -55,8 +55,10 @@ REQUEST_REASONS = frozenset(
         "not_finite",
         "unknown_equipment",
         "unknown_country",
+        "invalid_region",
         "region_country_mismatch",
         "invalid_coordinates",
+        "coordinates_outside_country",
         "origin_equals_destination",
         "distance_out_of_range",
         "distance_shorter_than_straight_line",
@@ -279,12 +281,48 @@ BAD_REQUESTS: tuple[BadRequest, ...] = (
         "loads[0].destination_country",
     ),
     BadRequest(
+        "not_finite",
+        csv_body(with_fields(weight_kg="nan")),
+        CSV,
+        400,
+        "not_finite",
+        "loads[0].weight_kg",
+    ),
+    BadRequest(
+        "unknown_equipment",
+        json_body(with_fields(equipment_type="frigo")),
+        JSON,
+        400,
+        "unknown_equipment",
+        "loads[0].equipment_type",
+        "equipment_type='frigo' is not one of tautliner, mega, box, reefer, flatbed, tanker",
+    ),
+    BadRequest(
+        "invalid_region",
+        json_body(with_fields(origin_region="DE-XYZ-not-a-postcode")),
+        JSON,
+        400,
+        "invalid_region",
+        "loads[0].origin_region",
+        "origin_region='DE-XYZ-not-a-postcode' is not a postal region: ",
+    ),
+    BadRequest(
+        "region_without_separator",
+        json_body(with_fields(destination_region="IT20")),
+        JSON,
+        400,
+        "invalid_region",
+        "loads[0].destination_region",
+        "destination_region='IT20' is not a postal region: ",
+    ),
+    BadRequest(
         "region_country_mismatch",
         json_body(with_fields(origin_region="AT-10")),
         JSON,
         400,
         "region_country_mismatch",
         "loads[0].origin_region",
+        "origin_region='AT-10' is not in origin_country='DE'",
     ),
     BadRequest(
         "coordinates_outside_europe",
@@ -293,10 +331,37 @@ BAD_REQUESTS: tuple[BadRequest, ...] = (
         400,
         "invalid_coordinates",
         "loads[0].origin_lat",
+        "origin_lat=10 is outside Europe's latitudes [27, 72]",
+    ),
+    BadRequest(
+        "coordinates_outside_country",
+        json_body(with_fields(origin_lat=38.72, origin_lon=-9.14)),  # Lisbon, stated as DE
+        JSON,
+        400,
+        "coordinates_outside_country",
+        "loads[0].origin_lat",
+        "origin_lat=38.72 is outside origin_country='DE' (latitudes [46.77, 55.56]: "
+        "the country's extent widened by 0.5 degrees)",
+    ),
+    BadRequest(
+        "destination_outside_its_country",
+        json_body(with_fields(destination_lon=2.35)),  # Milan's latitude, Paris's longitude
+        JSON,
+        400,
+        "coordinates_outside_country",
+        "loads[0].destination_lon",
+        "destination_lon=2.35 is outside destination_country='IT' (longitudes [6.12, 18.99]",
     ),
     BadRequest(
         "origin_equals_destination",
-        json_body(with_fields(destination_lat=48.14, destination_lon=11.58)),
+        json_body(
+            with_fields(
+                destination_country="DE",
+                destination_region="DE-80",
+                destination_lat=48.14,
+                destination_lon=11.58,
+            )
+        ),
         JSON,
         400,
         "origin_equals_destination",
@@ -325,6 +390,16 @@ BAD_REQUESTS: tuple[BadRequest, ...] = (
         400,
         "loading_meters_out_of_range",
         "loads[0].loading_meters",
+        "loading_meters=0 is outside (0, 13.6]",
+    ),
+    BadRequest(
+        "weight_out_of_range",
+        json_body(with_fields(weight_kg=40_000.0)),
+        JSON,
+        400,
+        "weight_out_of_range",
+        "loads[0].weight_kg",
+        "weight_kg=40000 is outside [1, 26000]",
     ),
     BadRequest("empty_body", b"", JSON, 400, "empty_body", None),
     BadRequest("blank_body", b" \n\t", CSV, 400, "empty_body", None),
@@ -554,6 +629,11 @@ def test_bad_request_is_a_request_error_naming_the_field(case: BadRequest) -> No
     assert body.get("field") == case.field
 
 
+def test_every_request_reason_has_a_bad_request_case() -> None:
+    # A reason added to the request rules without a case above fails here.
+    assert {case.code for case in BAD_REQUESTS} >= REQUEST_REASONS
+
+
 def test_request_error_json_leaves_out_an_absent_field() -> None:
     assert RequestError(400, "empty_body", "empty").to_json() == {
         "error": {"code": "empty_body", "message": "empty"}
@@ -587,20 +667,24 @@ def request_dicts(table: pa.Table) -> list[dict[str, Any] | None]:
     return rows
 
 
-def batch_reasons(table: pa.Table) -> list[str | None]:
-    """The quarantine reason of each row of ``table`` in processing.validation.validate."""
+def batch_verdicts(table: pa.Table) -> tuple[list[str | None], list[str | None]]:
+    """The quarantine reason and detail of each row of ``table`` in processing.validation."""
     result = validate(table)
     reasons: list[str | None] = [None] * table.num_rows
+    details: list[str | None] = [None] * table.num_rows
     quarantined = np.flatnonzero(~result.valid_mask)
-    for row, reason in zip(
-        quarantined, result.quarantine.column(QUARANTINE_REASON).to_pylist(), strict=True
+    for row, reason, detail in zip(
+        quarantined,
+        result.quarantine.column(QUARANTINE_REASON).to_pylist(),
+        result.quarantine.column(QUARANTINE_DETAIL).to_pylist(),
+        strict=True,
     ):
-        reasons[int(row)] = reason
-    return reasons
+        reasons[int(row)], details[int(row)] = reason, detail
+    return reasons, details
 
 
 def test_request_check_agrees_with_batch_validation(small_loads: pa.Table) -> None:
-    reasons = batch_reasons(small_loads)
+    reasons, details = batch_verdicts(small_loads)
     # Every eighth row (3,000 rows) and every quarantined row, so each dirty kind is there.
     rows = sorted(
         set(range(0, small_loads.num_rows, CROSS_CHECK_STRIDE))
@@ -625,6 +709,9 @@ def test_request_check_agrees_with_batch_validation(small_loads: pa.Table) -> No
             parsed = error.code
         if (got, parsed) != (expected, expected):
             disagreements.append((row, reason, got, parsed))
+        elif problem is not None and problem.message != details[row]:
+            # The client reads the words of the quarantine detail for the same load.
+            disagreements.append((row, reason, problem.message, details[row]))
         compared[reason] = compared.get(reason, 0) + 1
     assert disagreements == []
     assert compared.get(None, 0) > 2_500

@@ -20,10 +20,11 @@ from market.generator import (
     generate,
     generate_day,
 )
-from processing.geography import great_circle_km
+from market.geography import load_cities
+from processing.geography import country_boxes, great_circle_km
 from processing.lake import parquet_bytes
 from processing.schema import LOAD_SCHEMA, MAX_LOADING_METERS
-from processing.validation import REASONS, validate
+from processing.validation import REASONS, region_country, validate
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -123,6 +124,36 @@ def test_loads_are_posted_on_their_day() -> None:
 
     posted_days = pc.unique(table.column("posted_at").cast(pa.date32())).to_pylist()
     assert posted_days == [DAY]
+
+
+def test_every_city_lies_in_its_countrys_bounding_box() -> None:
+    # Validation rejects coordinates outside the stated country's box (widened by a tolerance);
+    # the city centres themselves must lie inside it, so that only the scatter of addresses
+    # around them, of a few km, ever reaches into the tolerance.
+    cities = load_cities()
+    boxes = country_boxes()
+
+    outside = [
+        (name, country, lat, lon)
+        for name, country, lat, lon in zip(
+            cities.names, cities.country_codes, cities.lat, cities.lon, strict=True
+        )
+        if not boxes[country].contains(float(lat), float(lon))
+    ]
+
+    assert outside == []
+
+
+def test_every_city_region_has_its_countrys_region_format() -> None:
+    cities = load_cities()
+
+    assert [
+        (name, region, country)
+        for name, region, country in zip(
+            cities.names, cities.regions, cities.country_codes, strict=True
+        )
+        if region_country(region) != country
+    ] == []
 
 
 def quarantined_share(dirty_share: float, seed: int = 7) -> float:

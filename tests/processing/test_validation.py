@@ -12,16 +12,29 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
+from processing.geography import country_boxes
 from processing.schema import (
     DICTIONARY_FIELDS,
+    EUROPEAN_COUNTRIES,
     FIELD_NAMES,
+    LATITUDE_RANGE,
     LOAD_SCHEMA,
+    LONGITUDE_RANGE,
     QUARANTINE_DETAIL,
     QUARANTINE_REASON,
     QUARANTINE_SCHEMA,
+    REQUEST_FIELDS,
     conform,
 )
-from processing.validation import REASONS, ValidationResult, validate
+from processing.validation import (
+    REASONS,
+    RULES,
+    Bounds,
+    ValidationResult,
+    check_request,
+    region_country,
+    validate,
+)
 
 Row = dict[str, object]
 
@@ -138,7 +151,15 @@ CORRUPTIONS: tuple[Corruption, ...] = (
     Corruption("missing_field", "weight", setter(weight_kg=None), ("weight_kg missing",)),
     Corruption("missing_field", "region", setter(origin_region=None), ("origin_region missing",)),
     Corruption("missing_field", "hazmat", setter(hazmat=None), ("hazmat missing",)),
-    Corruption("not_finite", "price", setter(price_eur=math.nan), ("price_eur=nan",)),
+    Corruption(
+        "not_finite", "price", setter(price_eur=math.nan), ("price_eur=nan is not a finite number",)
+    ),
+    Corruption(
+        "not_finite",
+        "distance",
+        setter(distance_km=math.inf),
+        ("distance_km=inf is not a finite number",),
+    ),
     Corruption("unknown_equipment", "typo", setter(equipment_type="frigo"), ("'frigo'",)),
     Corruption("unknown_equipment", "case", setter(equipment_type="Tautliner "), ("'Tautliner '",)),
     Corruption(
@@ -148,46 +169,85 @@ CORRUPTIONS: tuple[Corruption, ...] = (
         ("destination_country='US'",),
     ),
     Corruption(
-        "region_country_mismatch",
-        "other_country",
-        setter(origin_region="FR-75"),
-        ("origin_region='FR-75'/origin_country='DE'",),
+        "invalid_region",
+        "not_a_postcode",
+        setter(origin_region="DE-XYZ-not-a-postcode"),
+        ("origin_region='DE-XYZ-not-a-postcode' is not a postal region: ",),
+    ),
+    Corruption(
+        "invalid_region",
+        "no_separator",
+        setter(destination_region="DE80"),
+        ("destination_region='DE80' is not a postal region: ",),
+    ),
+    Corruption(
+        "invalid_region",
+        "three_digits",
+        setter(destination_region="DE-803"),
+        ("destination_region='DE-803' is not a postal region: ",),
+    ),
+    Corruption(
+        "invalid_region",
+        "unserved_country",
+        setter(origin_region="US-80"),
+        ("origin_region='US-80' is not a postal region: ",),
     ),
     Corruption(
         "region_country_mismatch",
-        "no_separator",
-        setter(destination_region="DE80"),
-        ("destination_region='DE80'/destination_country='DE'",),
+        "other_country",
+        setter(origin_region="IT-20"),  # no lane starts in Italy, so every row breaks it
+        ("origin_region='IT-20' is not in origin_country='DE'",),
+    ),
+    Corruption(
+        "region_country_mismatch",
+        "british_area_in_germany",
+        setter(destination_region="GB-M"),
+        ("destination_region='GB-M' is not in destination_country='DE'",),
     ),
     Corruption(
         "invalid_coordinates",
         "latitude",
         setter(origin_lat=12.5),
-        ("origin=(12.5, 13.405)", "outside Europe"),
+        ("origin_lat=12.5 is outside Europe's latitudes [27, 72]",),
     ),
     Corruption(
         "invalid_coordinates",
         "longitude",
         setter(destination_lon=60.0),
-        ("destination=(48.1351, 60)", "outside Europe"),
+        ("destination_lon=60 is outside Europe's longitudes [-25, 45]",),
+    ),
+    Corruption(
+        "coordinates_outside_country",
+        "german_origin_in_lisbon",
+        setter(origin_lat=38.72, origin_lon=-9.14),
+        (
+            "origin_lat=38.72 is outside origin_country='DE' (latitudes [46.77, 55.56]: "
+            "the country's extent widened by 0.5 degrees)",
+        ),
+    ),
+    Corruption(
+        "coordinates_outside_country",
+        "german_destination_in_slovakia",
+        setter(destination_lon=20.0),
+        ("destination_lon=20 is outside destination_country='DE' (longitudes [5.35, 15.52]",),
     ),
     Corruption(
         "origin_equals_destination",
         "same_city",
         same_place_as_origin,
-        ("within 1 km", "'DE-10' -> 'DE-10'"),
+        ("origin and destination are within 1 km of each other ('DE-10' -> 'DE-10')",),
     ),
     Corruption(
         "distance_out_of_range",
         "too_long",
         setter(distance_km=7_000.0),
-        ("distance_km=7000 outside [1, 6000]",),
+        ("distance_km=7000 is outside [1, 6000]",),
     ),
     Corruption(
         "distance_out_of_range",
         "zero",
         setter(distance_km=0.0),
-        ("distance_km=0 outside [1, 6000]",),
+        ("distance_km=0 is outside [1, 6000]",),
     ),
     Corruption(
         "distance_shorter_than_straight_line",
@@ -199,31 +259,31 @@ CORRUPTIONS: tuple[Corruption, ...] = (
         "weight_out_of_range",
         "heavy",
         setter(weight_kg=40_000.0),
-        ("weight_kg=40000 outside [1, 26000]",),
+        ("weight_kg=40000 is outside [1, 26000]",),
     ),
     Corruption(
         "weight_out_of_range",
         "negative",
         setter(weight_kg=-2_500.0),
-        ("weight_kg=-2500 outside [1, 26000]",),
+        ("weight_kg=-2500 is outside [1, 26000]",),
     ),
     Corruption(
         "loading_meters_out_of_range",
         "longer_than_trailer",
         setter(loading_meters=23.6),
-        ("loading_meters=23.6 outside [0, 13.6]",),
+        ("loading_meters=23.6 is outside (0, 13.6]",),
     ),
     Corruption(
         "loading_meters_out_of_range",
         "zero",
         setter(loading_meters=0.0),
-        ("loading_meters=0 outside [0, 13.6]",),
+        ("loading_meters=0 is outside (0, 13.6]",),
     ),
     Corruption(
         "pickup_before_posting",
         "an_hour_early",
         pickup_an_hour_before_posting,
-        ("pickup_at=2025-11-03T08:21:00+00:00", "posted_at=2025-11-03T09:21:00+00:00"),
+        ("pickup_at=2025-11-03T08:21:00+00:00 is before posted_at=2025-11-03T09:21:00+00:00",),
     ),
     Corruption(
         "non_positive_price", "zero", setter(price_eur=0.0), ("price_eur=0 must be positive",)
@@ -292,6 +352,121 @@ def test_every_reason_has_a_corruption_case() -> None:
     assert {corruption.reason for corruption in CORRUPTIONS} == set(REASONS)
 
 
+# Reasons about what a price request does not carry: nulls (the parser refuses them first), the
+# price and the load id.
+BATCH_ONLY_REASONS = frozenset(
+    {"missing_field", "non_positive_price", "price_out_of_range", "duplicate_load_id"}
+)
+# Corruptions a price request can carry too: all but those of batch-only reasons and the
+# non-finite price.
+REQUEST_CASES = tuple(
+    corruption
+    for corruption in CORRUPTIONS
+    if corruption.reason not in BATCH_ONLY_REASONS and str(corruption) != "not_finite-price"
+)
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+def request_of(row: Row) -> dict[str, object]:
+    """The price request of a row, as the endpoint's parser hands it on: timestamps in epoch ms."""
+    request = {name: row[name] for name in REQUEST_FIELDS}
+    for name in ("posted_at", "pickup_at"):
+        moment = request[name]
+        assert isinstance(moment, dt.datetime)
+        request[name] = (moment - EPOCH) // dt.timedelta(milliseconds=1)
+    return request
+
+
+def test_valid_loads_pass_the_request_check() -> None:
+    assert [check_request(request_of(row)) for row in valid_loads(ROWS)] == [None] * ROWS
+
+
+@pytest.mark.parametrize("corruption", REQUEST_CASES, ids=str)
+def test_request_check_gives_the_batch_reason_and_detail(corruption: Corruption) -> None:
+    rows = corrupted_batch(corruption)
+    [detail] = column(validate(loads_table(rows)).quarantine, QUARANTINE_DETAIL)
+
+    problem = check_request(request_of(rows[CORRUPTED]))
+
+    assert problem is not None
+    assert (problem.reason, problem.message) == (corruption.reason, detail)
+    # The field at fault is named in the message, so a client knows what to fix.
+    assert problem.message.startswith(problem.field) or problem.field == "destination_lat"
+
+
+def test_every_request_reason_has_a_request_case() -> None:
+    assert {corruption.reason for corruption in REQUEST_CASES} == set(REASONS) - BATCH_ONLY_REASONS
+
+
+def test_rules_of_one_reason_are_adjacent_in_the_order_of_reasons() -> None:
+    # A row's reason is the first that applies and its detail the first of that reason's rules
+    # it breaks; the request check takes the first rule it breaks. Both agree only like this.
+    runs = [
+        rule.reason
+        for index, rule in enumerate(RULES)
+        if index == 0 or RULES[index - 1].reason != rule.reason
+    ]
+    assert runs == list(REASONS)
+
+
+def test_loading_metres_allow_a_full_trailer_but_not_nothing() -> None:
+    [rule] = [rule for rule in RULES if rule.reason == "loading_meters_out_of_range"]
+
+    assert str(rule.bounds) == "(0, 13.6]"
+    assert rule.bounds.contains(13.6)
+    assert rule.bounds.contains(0.1)
+    assert not rule.bounds.contains(0.0)
+    assert not rule.bounds.contains(13.7)
+    assert not rule.bounds.contains(math.nan)
+
+
+def test_bounds_text_says_which_ends_are_inclusive() -> None:
+    assert str(Bounds(1.0, 6_000.0)) == "[1, 6000]"
+    assert str(Bounds(0.0, 1.0, low_inclusive=False, high_inclusive=False)) == "(0, 1)"
+    assert str(Bounds(0.95)) == "[0.95, inf]"
+    np.testing.assert_array_equal(
+        Bounds(0.0, 1.0, high_inclusive=False).contains_all(np.array([-0.1, 0.0, 0.5, 1.0])),
+        [False, True, True, False],
+    )
+
+
+def test_country_bounds_cover_every_served_country_within_europe() -> None:
+    boxes = country_boxes()
+
+    assert set(boxes) == EUROPEAN_COUNTRIES
+    for country, box in boxes.items():
+        assert LATITUDE_RANGE[0] <= box.min_lat < box.max_lat <= LATITUDE_RANGE[1], country
+        assert LONGITUDE_RANGE[0] <= box.min_lon < box.max_lon <= LONGITUDE_RANGE[1], country
+
+
+@pytest.mark.parametrize(
+    ("region", "country"),
+    [
+        ("DE-80", "DE"),
+        ("FR-75", "FR"),
+        ("PT-10", "PT"),
+        ("GB-M", "GB"),  # British regions are postcode areas
+        ("GB-LS", "GB"),
+        ("IE-D01", "IE"),  # Irish regions are Eircode routing keys
+        ("IE-D6W", "IE"),
+        ("DE-XYZ-not-a-postcode", None),
+        ("DE-8", None),
+        ("DE-803", None),
+        ("DE80", None),
+        ("DE-", None),
+        ("de-80", None),
+        ("DE-8O", None),  # a letter O, not a zero
+        ("GB-12", None),
+        ("GB-ABC", None),
+        ("IE-01", None),
+        ("US-80", None),  # not a served country
+        ("", None),
+    ],
+)
+def test_region_country(region: str, country: str | None) -> None:
+    assert region_country(region) == country
+
+
 def test_first_failing_reason_wins() -> None:
     rows = valid_loads(ROWS)
     rows[CORRUPTED].update(weight_kg=None, price_eur=-500.0, equipment_type="frigo")
@@ -336,7 +511,9 @@ def test_nan_and_infinity_are_not_finite(field: str, value: float) -> None:
     result = validate(loads_table(rows))
 
     assert column(result.quarantine, QUARANTINE_REASON) == ["not_finite"]
-    assert column(result.quarantine, QUARANTINE_DETAIL) == [f"{field}={value}"]
+    assert column(result.quarantine, QUARANTINE_DETAIL) == [
+        f"{field}={value} is not a finite number"
+    ]
     assert result.valid.num_rows == ROWS - 1
 
 

@@ -35,3 +35,15 @@ def test_longest_prefix_still_fits_s3_limits() -> None:
 def test_bad_names_are_rejected_naming_the_field(arguments: dict[str, str], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         ResourceNames(**arguments)
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_rule_endpoint_and_role_names_are_distinct_and_valid(stage: str) -> None:
+    names = ResourceNames(stage=stage, prefix="a" * 24)
+    rules = names.rules()
+    assert len(set(rules.values())) == len(rules) == 3
+    assert all(len(rule) <= 64 and stage in rule for rule in rules.values())
+    assert names.endpoint == f"{'a' * 24}-{stage}"
+    assert names.sagemaker_role_arn("123456789012") == (
+        f"arn:aws:iam::123456789012:role/{'a' * 24}-{stage}-sagemaker"
+    )
