@@ -15,6 +15,24 @@ from pipelines.sdk_offline import (
     sdk_warnings_silenced,
     telemetry_opted_out,
 )
+from processing.contracts import (
+    CONTENT_TYPES,
+    EVALUATION_FILE,
+    EVALUATION_OUTPUT,
+    IMPROVEMENT_OVER_LANE_MEDIAN_PATH,
+    JSON_CONTENT_TYPE,
+    LANE_STATISTICS_OUTPUT,
+    LINEAGE_FILE,
+    LOADS_INPUT,
+    MAPE_PATH,
+    MODEL_INPUT,
+    PREPARE_OUTPUTS,
+    REPORT_OUTPUT,
+    TEST_INPUT,
+    TRAINING_CHANNELS,
+    WINDOW_FILE,
+)
+from processing.lineage import LINEAGE_KEYS
 from stages.names import DEFAULT_REGION, ResourceNames
 
 DEFAULT_PIPELINE_NAME = "freight-pricing"
@@ -78,20 +96,13 @@ ARTIFACTS_PREFIX = "pipelines"
 CACHE_EXPIRE_AFTER = "P30D"
 # The SDK's default is one hour; a year of loads on one instance may need more.
 TRAINING_MAX_RUNTIME_SECONDS = 24 * 60 * 60
-JSON_CONTENT_TYPE = "application/json"
-CSV_CONTENT_TYPE = "text/csv"
-CONTENT_TYPES = (JSON_CONTENT_TYPE, CSV_CONTENT_TYPE)
-RESPONSE_TYPES = (JSON_CONTENT_TYPE, CSV_CONTENT_TYPE)
 INFERENCE_INSTANCE_TYPES = ("ml.c6i.large", "ml.c6i.xlarge")
 LANE_STATISTICS_ENTRYPOINT = ("python", "-m", "processing.lane_statistics")
 PREPARE_ENTRYPOINT = ("python", "-m", "processing.prepare")
 EVALUATE_ENTRYPOINT = ("python", "-m", "processing.evaluate")
-PREPARE_OUTPUTS = ("train", "validation", "test", "baseline", "quarantine", "artifacts")
-TRAINING_CHANNELS = ("train", "validation", "artifacts")
 EVALUATION_REPORT = "EvaluationReport"
-EVALUATION_FILE = "evaluation.json"
-MAPE_PATH = "regression_metrics.mape.value"
-IMPROVEMENT_OVER_LANE_MEDIAN_PATH = "improvement.mape_reduction_vs_lane_median"
+LINEAGE_REPORT = "Lineage"
+DATA_WINDOW = "DataWindow"
 
 # The pipeline parameters, declared once; the step factories below use these objects.
 # An empty StartDate/EndDate means "relative to the execution": the window ends the day before
@@ -215,15 +226,21 @@ def build_pipeline(config: PipelineConfig) -> Pipeline:
     with offline_aws_environment(config.region), warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Running within a PipelineSession")
         session = _offline_session(config)
-        lane_statistics = _lane_statistics_step(config, session)
-        prepare = _prepare_step(config, session, lane_statistics)
+        data_window = PropertyFile(
+            name=DATA_WINDOW, output_name=LANE_STATISTICS_OUTPUT, path=WINDOW_FILE
+        )
+        lane_statistics = _lane_statistics_step(config, session, data_window)
+        prepare = _prepare_step(config, session, lane_statistics, data_window)
         baseline = _data_quality_baseline_step(config, session, prepare)
         train = _train_step(config, session, prepare)
         evaluation_report = PropertyFile(
-            name=EVALUATION_REPORT, output_name="evaluation", path=EVALUATION_FILE
+            name=EVALUATION_REPORT, output_name=EVALUATION_OUTPUT, path=EVALUATION_FILE
         )
-        evaluate = _evaluate_step(config, session, prepare, train, evaluation_report)
-        register = _register_step(config, session, train, evaluate, baseline)
+        lineage = PropertyFile(
+            name=LINEAGE_REPORT, output_name=EVALUATION_OUTPUT, path=LINEAGE_FILE
+        )
+        evaluate = _evaluate_step(config, session, prepare, train, [evaluation_report, lineage])
+        register = _register_step(config, session, train, evaluate, baseline, lineage)
         gate = _gate_step(evaluate, evaluation_report, register)
         return Pipeline(
             name=config.pipeline_name,
@@ -243,7 +260,81 @@ def definition_json(config: PipelineConfig) -> str:
         pipeline = build_pipeline(config)
         # definition() runs the captured processor/trainer calls again.
         with offline_aws_environment(config.region):
-            return str(pipeline.definition())
+            text = str(pipeline.definition())
+    return _register_arguments_the_api_accepts(text)
+
+
+def _register_arguments_the_api_accepts(definition_text: str) -> str:
+    """The definition with every RegisterModel step asking only what CreateModelPackage accepts.
+
+    The pipeline service sends a RegisterModel step's Arguments to CreateModelPackage, which
+    rejects keys outside its input shape and the empty sections the SDK writes into ModelMetrics
+    (``Bias: {}``, ``Explainability: {}``). Keys are checked against botocore's service model
+    (the one boto3 validates requests with), recursively through structures, lists and maps;
+    expressions are left to be resolved at run time. Empty dicts and lists are dropped inside
+    ModelMetrics and DriftCheckBaselines only, where empty means "not given". A dropped key that
+    had a value is logged: it is something the SDK meant to send that the API does not know.
+    """
+    # Imported here: only this post-processing needs them.
+    import json
+    import logging
+
+    import botocore.loaders
+    import botocore.model
+
+    # The model botocore.session.get_session().get_service_model("sagemaker") returns, read by
+    # the loader alone: a session would read the AWS configuration (a missing AWS_PROFILE
+    # raises), and the build must not depend on it.
+    service_model = botocore.model.ServiceModel(
+        botocore.loaders.create_loader().load_service_model("sagemaker", "service-2"),
+        service_name="sagemaker",
+    )
+    shape_of_request = service_model.operation_model("CreateModelPackage").input_shape
+    optional_sections = ("ModelMetrics", "DriftCheckBaselines")
+    dropped: list[str] = []
+
+    def accepted(value: Any, shape: Any, path: str, prune_empty: bool) -> Any:
+        if isinstance(value, dict) and any(k == "Get" or k.startswith("Std:") for k in value):
+            return value
+        if shape.type_name == "structure" and isinstance(value, dict):
+            kept = {}
+            for key, item in value.items():
+                if key not in shape.members:
+                    if item not in ({}, [], None):
+                        dropped.append(f"{path}.{key}")
+                    continue
+                prune_item = prune_empty or key in optional_sections
+                item = accepted(item, shape.members[key], f"{path}.{key}", prune_item)
+                if not (prune_item and item in ({}, [])):
+                    kept[key] = item
+            return kept
+        if shape.type_name == "list" and isinstance(value, list):
+            return [accepted(item, shape.member, f"{path}[]", prune_empty) for item in value]
+        if shape.type_name == "map" and isinstance(value, dict):
+            return {
+                key: accepted(item, shape.value, f"{path}.{key}", prune_empty)
+                for key, item in value.items()
+            }
+        return value
+
+    def register_steps(steps: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        found = []
+        for step in steps:
+            if step.get("Type") == "RegisterModel":
+                found.append(step)
+            if step.get("Type") == "Condition":
+                branches = step.get("Arguments", {})
+                found += register_steps(branches.get("IfSteps", []) + branches.get("ElseSteps", []))
+        return found
+
+    definition = json.loads(definition_text)
+    for step in register_steps(definition.get("Steps", [])):
+        step["Arguments"] = accepted(step["Arguments"], shape_of_request, step["Name"], False)
+    if dropped:
+        logging.getLogger(__name__).warning(
+            "CreateModelPackage does not accept %s; dropped from the definition", dropped
+        )
+    return json.dumps(definition)
 
 
 def _offline_session(config: PipelineConfig) -> PipelineSession:
@@ -318,56 +409,90 @@ def _output(config: PipelineConfig, step_name: str, name: str, source: str) -> P
     )
 
 
-def _window_arguments() -> list[Any]:
+def _split_arguments() -> list[Any]:
     # Container arguments are strings: numeric parameters are converted at run time.
     return [
-        "--start-date", START_DATE,
-        "--end-date", END_DATE,
         "--validation-days", VALIDATION_DAYS.to_string(),
         "--test-days", TEST_DAYS.to_string(),
     ]  # fmt: skip
+
+
+def _window_day(step: ProcessingStep, data_window: PropertyFile, end: str) -> JsonGet:
+    return JsonGet(step_name=step.name, property_file=data_window, json_path=end)
 
 
 def _cache_config() -> CacheConfig:
     return CacheConfig(enable_caching=True, expire_after=CACHE_EXPIRE_AFTER)
 
 
-def _lane_statistics_step(config: PipelineConfig, session: PipelineSession) -> ProcessingStep:
+def _lane_statistics_step(
+    config: PipelineConfig, session: PipelineSession, data_window: PropertyFile
+) -> ProcessingStep:
+    """Resolves the data window (window.json) and fits the lane statistics on it.
+
+    Empty StartDate/EndDate make the window relative to the execution's start, so the step is
+    not cached: its arguments change with every execution. The steps after it read the
+    resolved dates, and those are cached on them.
+    """
     name = "LaneStatistics"
     processor = _processor(config, session, LANE_STATISTICS_ENTRYPOINT, instance_count=1)
+    output = LANE_STATISTICS_OUTPUT
+    arguments = [
+        "--start-date", START_DATE,
+        "--end-date", END_DATE,
+        "--window-days", WINDOW_DAYS.to_string(),
+        "--execution-start", ExecutionVariables.START_DATETIME,
+        *_split_arguments(),
+    ]  # fmt: skip
     step_args = processor.run(
-        inputs=[_input("loads", config.raw_loads_uri, f"{PROCESSING_BASE}/input/loads")],
-        outputs=[_output(config, name, "statistics", f"{PROCESSING_BASE}/output/statistics")],
-        arguments=_window_arguments(),
+        inputs=[
+            _input(LOADS_INPUT, config.raw_loads_uri, f"{PROCESSING_BASE}/input/{LOADS_INPUT}")
+        ],
+        outputs=[_output(config, name, output, f"{PROCESSING_BASE}/output/{output}")],
+        arguments=arguments,
     )
-    return ProcessingStep(name=name, step_args=step_args, cache_config=_cache_config())
+    return ProcessingStep(name=name, step_args=step_args, property_files=[data_window])
 
 
 def _prepare_step(
-    config: PipelineConfig, session: PipelineSession, lane_statistics: ProcessingStep
+    config: PipelineConfig,
+    session: PipelineSession,
+    lane_statistics: ProcessingStep,
+    data_window: PropertyFile,
 ) -> ProcessingStep:
     name = "Prepare"
     statistics_path = f"{PROCESSING_BASE}/input/statistics"
     processor = _processor(
         config, session, PREPARE_ENTRYPOINT, instance_count=PREPARE_INSTANCE_COUNT
     )
+    arguments = [
+        "--start-date", _window_day(lane_statistics, data_window, "start"),
+        "--end-date", _window_day(lane_statistics, data_window, "end"),
+        *_split_arguments(),
+        "--statistics", statistics_path,
+        "--code-version", config.code_version,
+    ]  # fmt: skip
     step_args = processor.run(
         inputs=[
             # Each instance reads its share of the daily files; the lane statistics, fitted on the
             # whole window, keep the features the same whatever the number of instances.
             _input(
-                "loads",
+                LOADS_INPUT,
                 config.raw_loads_uri,
-                f"{PROCESSING_BASE}/input/loads",
+                f"{PROCESSING_BASE}/input/{LOADS_INPUT}",
                 distribution="ShardedByS3Key",
             ),
-            _input("statistics", _output_uri(lane_statistics, "statistics"), statistics_path),
+            _input(
+                LANE_STATISTICS_OUTPUT,
+                _output_uri(lane_statistics, LANE_STATISTICS_OUTPUT),
+                statistics_path,
+            ),
         ],
         outputs=[
             _output(config, name, output, f"{PROCESSING_BASE}/output/{output}")
             for output in PREPARE_OUTPUTS
         ],
-        arguments=[*_window_arguments(), "--statistics", statistics_path],
+        arguments=arguments,
     )
     return ProcessingStep(name=name, step_args=step_args, cache_config=_cache_config())
 
@@ -435,25 +560,25 @@ def _evaluate_step(
     session: PipelineSession,
     prepare: ProcessingStep,
     train: TrainingStep,
-    evaluation_report: PropertyFile,
+    property_files: list[PropertyFile],
 ) -> ProcessingStep:
     name = "Evaluate"
     processor = _processor(config, session, EVALUATE_ENTRYPOINT, instance_count=1)
     step_args = processor.run(
         inputs=[
             _input(
-                "model",
+                MODEL_INPUT,
                 train.properties.ModelArtifacts.S3ModelArtifacts,
-                f"{PROCESSING_BASE}/input/model",
+                f"{PROCESSING_BASE}/input/{MODEL_INPUT}",
             ),
-            _input("test", _output_uri(prepare, "test"), f"{PROCESSING_BASE}/input/test"),
+            _input(TEST_INPUT, _output_uri(prepare, TEST_INPUT), f"{PROCESSING_BASE}/input/test"),
         ],
         outputs=[
-            _output(config, name, "evaluation", f"{PROCESSING_BASE}/evaluation"),
-            _output(config, name, "report", f"{PROCESSING_BASE}/report"),
+            _output(config, name, output, f"{PROCESSING_BASE}/{output}")
+            for output in (EVALUATION_OUTPUT, REPORT_OUTPUT)
         ],
     )
-    return ProcessingStep(name=name, step_args=step_args, property_files=[evaluation_report])
+    return ProcessingStep(name=name, step_args=step_args, property_files=property_files)
 
 
 def _metrics_source(s3_uri: Any) -> MetricsSource:
@@ -466,6 +591,7 @@ def _register_step(
     train: TrainingStep,
     evaluate: ProcessingStep,
     baseline: QualityCheckStep,
+    lineage: PropertyFile,
 ) -> ModelStep:
     builder = ModelBuilder(
         image_uri=config.image_uri,
@@ -481,13 +607,15 @@ def _register_step(
         # The default (DEBUG) sets the level of the SDK's shared logger for the whole process.
         log_level=None,
     )
-    evaluation_uri = Join(on="/", values=[_output_uri(evaluate, "evaluation"), EVALUATION_FILE])
+    evaluation_uri = Join(
+        on="/", values=[_output_uri(evaluate, EVALUATION_OUTPUT), EVALUATION_FILE]
+    )
     properties = baseline.properties
     with telemetry_opted_out(session):
         step_args = builder.register(
             model_package_group_name=config.model_package_group_name,
             content_types=list(CONTENT_TYPES),
-            response_types=list(RESPONSE_TYPES),
+            response_types=list(CONTENT_TYPES),
             inference_instances=list(INFERENCE_INSTANCE_TYPES),
             approval_status=MODEL_APPROVAL_STATUS,
             model_metrics=ModelMetrics(
@@ -503,10 +631,11 @@ def _register_step(
                     properties.BaselineUsedForDriftCheckConstraints
                 ),
             ),
+            # The data window (resolved), row and quarantine counts and code version, from the
+            # evaluated model's own metadata.
             customer_metadata_properties={
-                "data_window_start": START_DATE,
-                "data_window_end": END_DATE,
-                "code_version": config.code_version,
+                key: JsonGet(step_name=evaluate.name, property_file=lineage, json_path=key)
+                for key in LINEAGE_KEYS
             },
         )
     return ModelStep(name="Register", step_args=step_args)

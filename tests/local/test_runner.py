@@ -15,12 +15,13 @@ import pyarrow.parquet as pq
 import pytest
 from moto import mock_aws
 
-from cli.main import local_pipeline_config, run_local_pipeline
 from local.embedded_aws import EmbeddedAws, create_lake
+from local.pipeline_run import local_pipeline_config, run_local_pipeline
 from local.runner import LocalPipelineRun, PipelineRunError
 from market.generator import MarketConfig, generate
 from pipelines.definition import definition_json
 from processing.lake import write_partitions
+from processing.lineage import lineage_properties
 from stages.names import ResourceNames
 from tests.conftest import SMALL_MARKET
 
@@ -70,7 +71,10 @@ def test_run_registers_one_package_whose_metrics_and_baselines_exist(
     aws: EmbeddedAws, tmp_path: Path
 ) -> None:
     before = len(_packages(aws))
-    result = run_local_pipeline(aws, tmp_path, WINDOW, code_version="test-version")
+    # Two Prepare instances: the multi-host path that SageMaker takes, where each instance
+    # writes its own summary and training has to merge them.
+    parameters = {**WINDOW, "PrepareInstanceCount": "2"}
+    result = run_local_pipeline(aws, tmp_path, parameters, code_version="test-version")
     assert result.status == "Succeeded", result.failure
     assert [s.name for s in result.steps] == [
         "LaneStatistics", "Prepare", "DataQualityBaseline", "Train", "Evaluate", "Gate",
@@ -92,11 +96,7 @@ def test_run_registers_one_package_whose_metrics_and_baselines_exist(
     drift = package["DriftCheckBaselines"]["ModelDataQuality"]
     assert _s3_json(aws, drift["Statistics"]["S3Uri"]) == statistics
     assert _s3_json(aws, drift["Constraints"]["S3Uri"]) == constraints
-    assert package["CustomerMetadataProperties"] == {
-        "data_window_start": WINDOW["StartDate"],
-        "data_window_end": WINDOW["EndDate"],
-        "code_version": "test-version",
-    }
+    registered = package["CustomerMetadataProperties"]
     model_uri = package["InferenceSpecification"]["Containers"][0]["ModelDataUrl"]
     bucket, _, key = model_uri.removeprefix("s3://").partition("/")
     archive = aws.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
@@ -104,6 +104,22 @@ def test_run_registers_one_package_whose_metrics_and_baselines_exist(
         assert "xgboost-model.ubj" in tar.getnames()
         metadata = json.load(tar.extractfile("model_metadata.json"))  # type: ignore[arg-type]
     assert metadata["trees"] <= 40  # the NumRound override reached training
+    # The model names its data: window, row and quarantine counts, code version...
+    data = metadata["data"]
+    assert data["window"] == {"start": WINDOW["StartDate"], "end": WINDOW["EndDate"]}
+    assert data["code_version"] == "test-version"
+    assert data["prepare_instances"] == 2
+    rows = data["rows"]
+    assert rows["in"] == SMALL_MARKET.days * SMALL_MARKET.rows_per_day
+    assert rows["in"] == rows["valid"] + rows["quarantined"]
+    assert rows["valid"] == rows["train"] + rows["validation"] + rows["test"]
+    assert rows["quarantined"] > 0
+    assert sum(data["quarantine_by_reason"].values()) == rows["quarantined"]
+    # ... and so does its package in the registry, key for key.
+    assert registered == lineage_properties(metadata)
+    assert registered["data_window_start"] == WINDOW["StartDate"]
+    assert registered["rows_train"] == str(rows["train"])
+    assert registered["code_version"] == "test-version"
 
 
 def test_gate_failure_ends_in_the_fail_step_and_registers_nothing(
