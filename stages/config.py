@@ -8,7 +8,9 @@ from stages.names import DEFAULT_REGION, ResourceNames
 
 # The scheduled training window: at least a day, at most ten years of loads.
 MIN_TRAINING_WINDOW_DAYS = 1
-MAX_TRAINING_WINDOW_DAYS = 3653
+# The same bound as processing.window.MAX_WINDOW_DAYS (the step that resolves the window), which
+# this pure module cannot import; tests/cdk_app/test_scheduled_windows.py holds them equal.
+MAX_TRAINING_WINDOW_DAYS = 3 * 366
 
 
 @dataclass(frozen=True)

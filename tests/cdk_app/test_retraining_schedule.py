@@ -84,7 +84,7 @@ def test_the_invoker_may_only_start_our_pipeline(ml_template: Template) -> None:
     )  # fmt: skip
 
 
-@pytest.mark.parametrize("days", [0, -5, 3654])
+@pytest.mark.parametrize("days", [0, -5, 1099])
 def test_training_window_out_of_range_is_rejected(days: int) -> None:
     with pytest.raises(ValueError, match="training_window_days"):
         StageConfig(stage="dev", account=ACCOUNT, training_window_days=days)
