@@ -3,18 +3,30 @@
 from __future__ import annotations
 
 import argparse
+import functools
+import re
 import sys
+from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeAlias
 
+from cli.errors import UsageError
 from local.market_data import DEMO_DAYS, DEMO_ROWS_PER_DAY, DEMO_SEED
 from market.generator import MarketConfig
-from processing.arguments import int_at_least
+from processing.arguments import int_at_least, output_directory_problem
 
 if TYPE_CHECKING:
     from pipelines.definition import PipelineConfig
 
 # What ``add_subparsers()`` returns; each command group registers its parsers on it.
 Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+# The flags of add_pipeline_config that set a PipelineConfig field, by field.
+PIPELINE_CONFIG_FLAGS = {
+    "region": "--region",
+    "role_arn": "--role-arn",
+    "image_uri": "--image-uri",
+    "code_version": "--code-version",
+}
 # The smallest market the pipeline's splits and lane statistics work on.
 MIN_MARKET_DAYS = 45
 MIN_MARKET_ROWS_PER_DAY = 100
@@ -30,7 +42,70 @@ def add_stage(parser: argparse.ArgumentParser) -> None:
     from stages.names import STAGES
 
     parser.add_argument("--stage", choices=STAGES, default="dev")
-    parser.add_argument("--region", help="AWS region (default: the boto3 configuration)")
+    parser.add_argument(
+        "--region", type=region, help="AWS region (default: the boto3 configuration)"
+    )
+
+
+def region(value: str) -> str:
+    """An AWS region name in the form boto3 accepts (checked before any client exists)."""
+    from botocore.exceptions import InvalidRegionError
+    from botocore.utils import validate_region_name
+
+    try:
+        validate_region_name(value)
+    except InvalidRegionError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not an AWS region name") from None
+    return value
+
+
+def account_id(value: str) -> str:
+    """A 12-digit AWS account id, as the stage's resource names require it."""
+    from stages.names import ResourceNames
+
+    try:
+        ResourceNames(stage="dev", account=value)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    return value
+
+
+def output_file(value: str) -> Path:
+    """A file to write: not a directory, in a directory that exists or can be created."""
+    path = Path(value)
+    if path.is_dir():
+        raise argparse.ArgumentTypeError(f"{path} is a directory, not a file")
+    problem = output_directory_problem(path.parent)
+    if problem:
+        raise argparse.ArgumentTypeError(problem)
+    return path
+
+
+@functools.cache
+def _sagemaker_shape_metadata(shape: str) -> dict[str, Any]:
+    import botocore.session
+
+    model = botocore.session.get_session().get_service_model("sagemaker")
+    return dict(model.shape_for(shape).metadata)
+
+
+def sagemaker_string(shape: str) -> Callable[[str], str]:
+    """A string the SageMaker API accepts as ``shape`` (its length and pattern, from botocore)."""
+
+    def parse(value: str) -> str:
+        metadata = _sagemaker_shape_metadata(shape)
+        low, high = metadata.get("min", 0), metadata.get("max")
+        if len(value) < low or (high is not None and len(value) > high):
+            limits = f"{low} to {high}" if high is not None else f"at least {low}"
+            raise argparse.ArgumentTypeError(
+                f"{value!r} has {len(value)} characters; {shape} takes {limits}"
+            )
+        pattern = metadata.get("pattern")
+        if pattern and not re.fullmatch(pattern, value):
+            raise argparse.ArgumentTypeError(f"{value!r} is not a {shape} (pattern {pattern})")
+        return value
+
+    return parse
 
 
 def add_pipeline_config(parser: argparse.ArgumentParser) -> None:
@@ -38,6 +113,7 @@ def add_pipeline_config(parser: argparse.ArgumentParser) -> None:
     add_stage(parser)
     parser.add_argument(
         "--account",
+        type=account_id,
         help="12-digit account id in bucket names and the default role ARN",
     )
     parser.add_argument("--role-arn", help="SageMaker execution role (full ARN)")
@@ -48,9 +124,18 @@ def add_pipeline_config(parser: argparse.ArgumentParser) -> None:
 def pipeline_config_from(args: argparse.Namespace) -> PipelineConfig:
     """The PipelineConfig of ``add_pipeline_config``'s arguments."""
     from local.pipeline_run import git_code_version
-    from pipelines.definition import DEFAULT_IMAGE_URI, pipeline_config
+    from pipelines.definition import DEFAULT_IMAGE_URI, PipelineConfig, pipeline_config
     from stages.names import DEFAULT_REGION, ResourceNames
 
+    # Each given value alone through PipelineConfig's own checks, so that the error names the
+    # flag; the account was checked by its argument type.
+    for field, flag in PIPELINE_CONFIG_FLAGS.items():
+        value = getattr(args, field)
+        if value:
+            try:
+                PipelineConfig(**{field: value})
+            except ValueError as error:
+                raise UsageError(f"{flag}: {error}") from None
     return pipeline_config(
         ResourceNames(stage=args.stage, account=args.account),
         region=args.region or DEFAULT_REGION,

@@ -11,7 +11,7 @@ from cli.arguments import Commands
 from cli.errors import UsageError
 from local.market_data import DEMO_SEED
 from market.generator import MarketConfig, generate
-from processing.arguments import date, float_within, int_at_least
+from processing.arguments import date, float_within, int_at_least, output_directory
 from processing.lake import GlueTarget, write_partitions
 
 
@@ -51,6 +51,17 @@ def cmd_data_generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def lake_destination(value: str) -> str:
+    """An ``s3://bucket/prefix`` URI, or a local directory that is not in a file's way."""
+    if value.startswith("s3://"):
+        bucket = value.removeprefix("s3://").partition("/")[0]
+        if not bucket:
+            raise argparse.ArgumentTypeError(f"{value!r} names no bucket (s3://bucket/prefix)")
+        return value
+    output_directory(value)
+    return value
+
+
 def register(commands: Commands) -> None:
     """Add ``freight data generate``."""
     data = commands.add_parser("data", help="synthetic market data").add_subparsers(
@@ -67,7 +78,10 @@ def register(commands: Commands) -> None:
         "--dirty-share", type=float_within(0.0, 0.5), default=MarketConfig().dirty_share
     )
     generate_parser.add_argument(
-        "--out", required=True, help="directory or s3://bucket/prefix for dt=YYYY-MM-DD files"
+        "--out",
+        required=True,
+        type=lake_destination,
+        help="directory or s3://bucket/prefix for dt=YYYY-MM-DD files",
     )
     generate_parser.add_argument("--glue-database", help="register partitions in this database")
     generate_parser.add_argument("--glue-table", help="... as partitions of this table")

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from cli.arguments import Commands, add_market, market_config, progress
 from market.generator import MarketConfig
+from processing.arguments import output_directory
 from processing.contracts import (
     BASELINES,
     EVALUATION_FILE,
@@ -192,6 +193,6 @@ def quote_demo_loads(
 def register(commands: Commands) -> None:
     """Add ``freight demo``."""
     demo = commands.add_parser("demo", help="generate -> prepare -> train -> evaluate")
-    demo.add_argument("--workdir", type=Path, default=DEFAULT_WORKDIR)
+    demo.add_argument("--workdir", type=output_directory, default=DEFAULT_WORKDIR)
     add_market(demo)
     demo.set_defaults(handler=cmd_demo)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from cli.arguments import Commands, add_stage, sagemaker_client
+from cli.arguments import Commands, add_stage, sagemaker_client, sagemaker_string
 
 # Subcommand -> the approval status it sets.
 APPROVAL_COMMANDS = (("approve", "Approved"), ("reject", "Rejected"))
@@ -35,6 +35,17 @@ def cmd_models_set_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def model_version(value: str) -> str:
+    """A version number (1 or more), ``latest``, or a model package ARN."""
+    if value == "latest" or (value.isascii() and value.isdigit() and int(value) >= 1):
+        return value
+    if value.startswith("arn:"):
+        return sagemaker_string("ModelPackageArn")(value)
+    raise argparse.ArgumentTypeError(
+        f"{value!r} is neither a version number, 'latest' nor a model package ARN"
+    )
+
+
 def register(commands: Commands) -> None:
     """Add ``freight models list|approve|reject``."""
     models = commands.add_parser("models", help="the model registry").add_subparsers(
@@ -46,6 +57,12 @@ def register(commands: Commands) -> None:
     for name, status in APPROVAL_COMMANDS:
         command = models.add_parser(name, help=f"set a version to {status}")
         add_stage(command)
-        command.add_argument("version", help="version number, 'latest', or model package ARN")
-        command.add_argument("--description", help="why (stored with the approval)")
+        command.add_argument(
+            "version", type=model_version, help="version number, 'latest', or model package ARN"
+        )
+        command.add_argument(
+            "--description",
+            type=sagemaker_string("ApprovalDescription"),
+            help="why (stored with the approval)",
+        )
         command.set_defaults(handler=cmd_models_set_status, status=status)

@@ -13,14 +13,23 @@ from cli.arguments import (
     add_pipeline_config,
     add_stage,
     market_config,
+    output_file,
     pipeline_config_from,
     sagemaker_client,
 )
-from processing.arguments import int_at_least
+from processing.arguments import int_at_least, output_directory
 
 DEFAULT_RUN_LOCAL_WORKDIR = Path("work/pipeline")
 DEFAULT_WAIT_TIMEOUT_SECONDS = 4 * 3600
 DEFAULT_POLL_SECONDS = 30
+
+
+def checked_overrides(args: argparse.Namespace) -> dict[str, str]:
+    """The ``--param NAME=VALUE`` overrides, each checked against its declared parameter."""
+    from ops.pipelines import parse_parameters
+    from pipelines.parameters import check_overrides
+
+    return check_overrides(parse_parameters(args.param or []))
 
 
 def cmd_pipeline_definition(args: argparse.Namespace) -> int:
@@ -29,7 +38,8 @@ def cmd_pipeline_definition(args: argparse.Namespace) -> int:
 
     text = definition_json(pipeline_config_from(args))
     if args.out:
-        Path(args.out).write_text(text + "\n")
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text + "\n")
         print(f"wrote {args.out} ({len(text)} bytes)", file=sys.stderr)
     else:
         print(text)
@@ -51,11 +61,10 @@ def cmd_pipeline_upsert(args: argparse.Namespace) -> int:
 
 def cmd_pipeline_start(args: argparse.Namespace) -> int:
     """Start an execution with NAME=VALUE parameter overrides (optionally wait for it)."""
-    from ops.pipelines import parse_parameters, start_pipeline, wait_for_execution
-    from pipelines.definition import PARAMETER_NAMES
+    from ops.pipelines import start_pipeline, wait_for_execution
     from stages.names import ResourceNames
 
-    parameters = parse_parameters(args.param or [], PARAMETER_NAMES)
+    parameters = checked_overrides(args)
     client = sagemaker_client(args)
     arn = start_pipeline(client, ResourceNames(stage=args.stage).pipeline, parameters)
     print(arn)
@@ -86,10 +95,8 @@ def cmd_pipeline_run_local(args: argparse.Namespace) -> int:
     from local.embedded_aws import embedded_aws
     from local.market_data import LOCAL_NAMES, ensure_local_data
     from local.pipeline_run import format_run, run_local_pipeline
-    from ops.pipelines import parse_parameters
-    from pipelines.definition import PARAMETER_NAMES
 
-    parameters = parse_parameters(args.param or [], PARAMETER_NAMES)
+    parameters = checked_overrides(args)
     with embedded_aws(LOCAL_NAMES) as aws:
         ensure_local_data(aws, market_config(args))
         result = run_local_pipeline(aws, args.workdir.resolve(), parameters)
@@ -104,12 +111,12 @@ def register(commands: Commands) -> None:
     )
     definition = pipeline.add_parser("definition", help="print or write the definition JSON")
     add_pipeline_config(definition)
-    definition.add_argument("--out", help="write to this file instead of stdout")
+    definition.add_argument("--out", type=output_file, help="write to this file instead of stdout")
     definition.set_defaults(handler=cmd_pipeline_definition)
     run_local = pipeline.add_parser(
         "run-local", help="execute the definition here, against the embedded AWS"
     )
-    run_local.add_argument("--workdir", type=Path, default=DEFAULT_RUN_LOCAL_WORKDIR)
+    run_local.add_argument("--workdir", type=output_directory, default=DEFAULT_RUN_LOCAL_WORKDIR)
     run_local.add_argument("--param", action="append", metavar="NAME=VALUE")
     add_market(run_local, days_help="market to generate when the embedded lake is empty")
     run_local.set_defaults(handler=cmd_pipeline_run_local)

@@ -6,14 +6,20 @@ import argparse
 import json
 import os
 import sys
+import urllib.parse
 from pathlib import Path
 from typing import Any
 
-from cli.arguments import Commands
+from cli.arguments import Commands, region, sagemaker_string
 from cli.errors import UsageError
 from inference.busy_poll import DEFAULT_WINDOW_US as DEFAULT_BUSY_POLL_US
-from processing.arguments import int_at_least
+from inference.busy_poll import MAX_WINDOW_US as MAX_BUSY_POLL_US
+from processing.arguments import existing_path, int_at_least, int_within
 from processing.contracts import MAX_PAYLOAD_BYTES
+
+MAX_PORT = 65_535
+# Each worker is a process with its own copy of the model; more than this is a typo.
+MAX_WORKERS = 256
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -41,12 +47,10 @@ def read_loads(args: argparse.Namespace) -> list[dict[str, Any]]:
     """The loads of ``--load`` or ``--file``: one object, a list, or ``{"instances": [...]}``."""
     if args.load is not None:
         text, source = args.load, "--load"
+    elif args.file == "-":
+        text, source = sys.stdin.read(), "stdin"
     elif args.file is not None:
-        text, source = (
-            (sys.stdin.read(), "stdin")
-            if args.file == "-"
-            else (Path(args.file).read_text(), args.file)
-        )
+        text, source = read_load_file(Path(args.file)), f"--file {args.file}"
     else:
         raise UsageError("give the load(s) with --load JSON or --file PATH (- for stdin)")
     try:
@@ -59,6 +63,20 @@ def read_loads(args: argparse.Namespace) -> list[dict[str, Any]]:
     if not loads or not all(isinstance(load, dict) for load in loads):
         raise UsageError(f"{source} must hold a load object or a list of load objects")
     return loads
+
+
+def read_load_file(path: Path) -> str:
+    """The text of ``--file``; any reason it cannot be read is a usage error naming it."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UsageError(f"--file: {path} does not exist") from None
+    except IsADirectoryError:
+        raise UsageError(f"--file: {path} is a directory, not a JSON file") from None
+    except UnicodeDecodeError as error:
+        raise UsageError(f"--file: {path} is not UTF-8 text: {error}") from None
+    except OSError as error:
+        raise UsageError(f"--file: {path} cannot be read: {error.strerror}") from None
 
 
 def cmd_quote(args: argparse.Namespace) -> int:
@@ -85,27 +103,44 @@ def cmd_quote(args: argparse.Namespace) -> int:
     return 0
 
 
+def endpoint_url(value: str) -> str:
+    """An http(s) URL with a host, as boto3 takes for ``endpoint_url``."""
+    parsed = urllib.parse.urlsplit(value)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise argparse.ArgumentTypeError(f"{value!r} is not an http(s)://host[:port] URL")
+    return value
+
+
 def register(commands: Commands) -> None:
     """Add ``freight serve`` and ``freight quote``."""
     serve = commands.add_parser("serve", help="serve a model directory (SageMaker contract)")
-    serve.add_argument("--model-dir", type=Path, required=True)
+    serve.add_argument("--model-dir", type=existing_path, required=True)
     serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int_at_least(1), default=8080)
-    serve.add_argument("--workers", type=int_at_least(1), default=os.cpu_count() or 1)
+    serve.add_argument("--port", type=int_within(1, MAX_PORT), default=8080)
+    serve.add_argument("--workers", type=int_within(1, MAX_WORKERS), default=os.cpu_count() or 1)
     serve.add_argument("--max-body-bytes", type=int_at_least(1), default=MAX_PAYLOAD_BYTES)
-    serve.add_argument("--endpoint-name", help="answer only this name on /endpoints/NAME/...")
+    serve.add_argument(
+        "--endpoint-name",
+        type=sagemaker_string("EndpointName"),
+        help="answer only this name on /endpoints/NAME/...",
+    )
     serve.add_argument("--access-log", action="store_true", help="one log line per request")
     serve.add_argument(
-        "--busy-poll-us", type=int_at_least(0), default=DEFAULT_BUSY_POLL_US, metavar="US",
+        "--busy-poll-us", type=int_within(0, MAX_BUSY_POLL_US), default=DEFAULT_BUSY_POLL_US,
+        metavar="US",
         help="after a request, poll for the next one this long instead of idling the CPU "
         f"(0 = off; default {DEFAULT_BUSY_POLL_US})",
     )  # fmt: skip
     serve.set_defaults(handler=cmd_serve)
 
     quote = commands.add_parser("quote", help="price loads through an endpoint")
-    quote.add_argument("--endpoint-name", required=True)
-    quote.add_argument("--endpoint-url", help="e.g. http://127.0.0.1:8080 for the local server")
-    quote.add_argument("--region", help="AWS region (default: the boto3 configuration)")
+    quote.add_argument("--endpoint-name", type=sagemaker_string("EndpointName"), required=True)
+    quote.add_argument(
+        "--endpoint-url", type=endpoint_url, help="e.g. http://127.0.0.1:8080 for the local server"
+    )
+    quote.add_argument(
+        "--region", type=region, help="AWS region (default: the boto3 configuration)"
+    )
     source = quote.add_mutually_exclusive_group()
     source.add_argument("--load", help='a load as JSON (object, list, or {"instances": ...})')
     source.add_argument("--file", help="a JSON file of loads, - for stdin")

@@ -15,6 +15,7 @@ import html
 import itertools
 import json
 import sys
+import tarfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,7 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
+from processing.arguments import first_output_problem
 from processing.contracts import (
     BASELINES,
     EVALUATION_FILE,
@@ -291,19 +293,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     base: Path = args.base_dir
     output = args.output or base / EVALUATION_OUTPUT
+    report = args.report or base / REPORT_OUTPUT
+    problem = first_output_problem({"--output": output, "--report": report})
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
+    model_path = args.model or base / "input" / MODEL_INPUT
     try:
-        model = PriceModel.load(args.model or base / "input" / MODEL_INPUT)
+        model = PriceModel.load(model_path)
         test = read_parquet_directory(args.test or base / "input" / TEST_INPUT)
         evaluation = evaluate(model, test)
     except (FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
+        return 2
+    except tarfile.TarError as error:
+        print(f"error: --model: {model_path} is neither a model directory nor a model.tar.gz "
+              f"({error})", file=sys.stderr)  # fmt: skip
         return 2
     output.mkdir(parents=True, exist_ok=True)
     (output / EVALUATION_FILE).write_text(json.dumps(evaluation.report, indent=2) + "\n")
     # The registry's customer metadata (strings), read by the Register step with Std:JsonGet.
     lineage = lineage_properties(model.metadata)
     (output / LINEAGE_FILE).write_text(json.dumps(lineage, indent=2) + "\n")
-    report_path = write_report(evaluation, args.report or base / REPORT_OUTPUT)
+    report_path = write_report(evaluation, report)
     headline = {
         "step": "evaluate",
         "evaluation": str(output / EVALUATION_FILE),

@@ -501,15 +501,27 @@ class FeatureSpec:
 
     @classmethod
     def load(cls, path: Path) -> FeatureSpec:
-        """Read a spec and check that this code computes the same features."""
-        data = json.loads(path.read_text())
-        spec = cls(
-            feature_names=tuple(data["feature_names"]),
-            label=data["label"],
-            label_transform=data["label_transform"],
-            version=int(data["version"]),
-            equipment_types=tuple(data["equipment_types"]),
-        )
+        """Read a spec and check that this code computes the same features.
+
+        A file that is not a spec (not UTF-8, not JSON, a field missing or of the wrong type)
+        raises ValueError naming the file; a missing file raises FileNotFoundError.
+        """
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            spec = cls(
+                feature_names=tuple(data["feature_names"]),
+                label=str(data["label"]),
+                label_transform=str(data["label_transform"]),
+                version=int(data["version"]),
+                equipment_types=tuple(data["equipment_types"]),
+            )
+        except IsADirectoryError:
+            raise ValueError(f"{path} is a directory, not a feature spec file") from None
+        except KeyError as error:
+            raise ValueError(f"{path} is not a feature spec: it lacks {error}") from None
+        except (ValueError, TypeError) as error:
+            # JSONDecodeError and UnicodeDecodeError are ValueErrors too.
+            raise ValueError(f"{path} is not a valid feature spec: {error}") from None
         if spec.feature_names != FEATURE_NAMES or spec.version != FEATURE_SPEC_VERSION:
             raise ValueError(
                 f"{path}: feature spec version {spec.version} with {len(spec.feature_names)} "

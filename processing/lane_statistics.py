@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from processing.arguments import int_at_least, timestamp
+from processing.arguments import first_output_problem, timestamp, window_days
 from processing.contracts import LANE_STATISTICS_OUTPUT, LOADS_INPUT, WINDOW_FILE
 from processing.features import fit_lane_statistics
 from processing.lake import read_partitions
@@ -40,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_window_arguments(parser)
     parser.add_argument(
-        "--window-days", type=int_at_least(1), default=DEFAULT_WINDOW_DAYS,
+        "--window-days", type=window_days, default=DEFAULT_WINDOW_DAYS,
         help=f"days of a relative window (at most {MAX_WINDOW_DAYS}; default "
         f"{DEFAULT_WINDOW_DAYS})",
     )  # fmt: skip
@@ -60,7 +60,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     source = args.input or args.base_dir / "input" / LOADS_INPUT
     output = args.output or args.base_dir / "output" / LANE_STATISTICS_OUTPUT
-    problem = window_error(args)
+    problem = window_error(args) or first_output_problem({"--output": output})
     if problem:
         print(f"error: {problem}", file=sys.stderr)
         return 2

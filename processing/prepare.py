@@ -26,7 +26,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from processing.arguments import int_at_least, optional_date, positive_float
+from processing.arguments import first_output_problem, int_at_least, optional_date, split_days
 from processing.columns import epoch_ms
 from processing.contracts import (
     BASELINE_FILE,
@@ -320,8 +320,8 @@ def add_window_arguments(parser: argparse.ArgumentParser) -> None:
         "--start-date", type=optional_date, help="first day of the window (inclusive)"
     )
     parser.add_argument("--end-date", type=optional_date, help="last day of the window (inclusive)")
-    parser.add_argument("--validation-days", type=positive_float, default=14.0)
-    parser.add_argument("--test-days", type=positive_float, default=14.0)
+    parser.add_argument("--validation-days", type=split_days, default=14.0)
+    parser.add_argument("--test-days", type=split_days, default=14.0)
 
 
 def window_error(args: argparse.Namespace) -> str | None:
@@ -354,7 +354,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     source = args.input or args.base_dir / "input" / "loads"
     output = args.output or args.base_dir / "output"
-    problem = window_error(args)
+    problem = window_error(args) or first_output_problem({"--output": output})
     if problem:
         print(f"error: {problem}", file=sys.stderr)
         return 2

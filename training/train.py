@@ -27,6 +27,7 @@ import numpy as np
 import numpy.typing as npt
 import xgboost as xgb
 
+from processing.arguments import first_output_problem
 from processing.contracts import TRAINING_CHANNELS
 from processing.features import (
     FEATURE_NAMES,
@@ -306,25 +307,53 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def read_hyperparameter_file(explicit: Path | None, default: Path) -> dict[str, Any]:
+    """The JSON object of ``--hyperparameters``, else of SageMaker's file if there is one.
+
+    Only the default file is optional (a job without hyperparameters has none): a file given
+    explicitly must exist, so a typo in its name cannot silently train on the defaults.
+    """
+    if explicit is None and not default.exists():
+        return {}
+    path = explicit or default
+    source = f"--hyperparameters: {path}" if explicit is not None else str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise HyperparameterError(f"{source} does not exist") from None
+    except IsADirectoryError:
+        raise HyperparameterError(f"{source} is a directory, not a JSON file") from None
+    except UnicodeDecodeError as error:
+        raise HyperparameterError(f"{source} is not UTF-8 text: {error}") from None
+    except OSError as error:
+        raise HyperparameterError(f"{source} cannot be read: {error.strerror}") from None
+    try:
+        values = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise HyperparameterError(f"{source} is not valid JSON: {error}") from None
+    if not isinstance(values, dict):
+        raise HyperparameterError(f"{source} must hold a JSON object")
+    return values
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run training; on any error write <base>/output/failure and return non-zero."""
     args = build_parser().parse_args(argv)
     base: Path = args.base_dir
     failure = base / FAILURE
+    unwritable = first_output_problem({"--base-dir": failure.parent})
+    if unwritable:
+        # Not even the failure file can be written: stderr is all SageMaker will show.
+        print(f"error: {unwritable}", file=sys.stderr)
+        return 2
     try:
-        hyperparameter_file = args.hyperparameters or base / HYPERPARAMETERS
-        values: dict[str, Any] = {}
-        if hyperparameter_file.exists():
-            try:
-                values = json.loads(hyperparameter_file.read_text())
-            except json.JSONDecodeError as error:
-                raise HyperparameterError(
-                    f"{hyperparameter_file} is not valid JSON: {error}"
-                ) from None
-            if not isinstance(values, dict):
-                raise HyperparameterError(f"{hyperparameter_file} must hold a JSON object")
-        hyperparameters = Hyperparameters.from_mapping(values)
+        hyperparameters = Hyperparameters.from_mapping(
+            read_hyperparameter_file(args.hyperparameters, base / HYPERPARAMETERS)
+        )
         model_dir = args.model_dir or Path(os.environ.get(ENV_MODEL_DIR, base / MODEL))
+        problem = first_output_problem({"--model-dir": model_dir})
+        if problem:
+            raise ValueError(problem)
         metadata = train(
             _channel(args, "train"),
             _channel(args, "validation"),

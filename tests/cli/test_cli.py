@@ -126,9 +126,9 @@ def test_console_script_reports_usage_errors() -> None:
 @pytest.mark.parametrize(
     ("arguments", "message"),
     [
-        (["--busy-poll-us", "-1"], "argument --busy-poll-us: '-1' must be at least 0"),
-        (["--busy-poll-us", "2000000"], "busy_poll_us must be within 0-1000000"),
-        (["--port", "0"], "argument --port: '0' must be at least 1"),
+        (["--busy-poll-us", "-1"], "argument --busy-poll-us: '-1' must be within [0, 1000000]"),
+        (["--busy-poll-us", "2000000"], "--busy-poll-us: '2000000' must be within [0, 1000000]"),
+        (["--port", "0"], "argument --port: '0' must be within [1, 65535]"),
     ],
 )
 def test_serve_rejects_bad_settings_naming_them(
