@@ -16,7 +16,7 @@ from market.generator import MarketConfig
 from processing.arguments import int_at_least, output_directory_problem
 
 if TYPE_CHECKING:
-    from pipelines.definition import PipelineConfig
+    from pipelines.config import PipelineConfig
 
 # What ``add_subparsers()`` returns; each command group registers its parsers on it.
 Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
@@ -124,7 +124,7 @@ def add_pipeline_config(parser: argparse.ArgumentParser) -> None:
 def pipeline_config_from(args: argparse.Namespace) -> PipelineConfig:
     """The PipelineConfig of ``add_pipeline_config``'s arguments."""
     from local.pipeline_run import git_code_version
-    from pipelines.definition import DEFAULT_IMAGE_URI, PipelineConfig, pipeline_config
+    from pipelines.config import DEFAULT_IMAGE_URI, PipelineConfig, pipeline_config
     from stages.names import DEFAULT_REGION, ResourceNames
 
     # Each given value alone through PipelineConfig's own checks, so that the error names the

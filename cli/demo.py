@@ -62,7 +62,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from local.market_data import LOCAL_NAMES, land_market
     from local.pipeline_run import format_run, run_local_pipeline
     from ops.registry import set_approval
-    from pipelines.definition import END_DATE, START_DATE
+    from pipelines.parameters import END_DATE, START_DATE
 
     workdir: Path = args.workdir.resolve()
     workdir.mkdir(parents=True, exist_ok=True)

@@ -12,14 +12,14 @@ from local.market_data import LOCAL_NAMES
 
 if TYPE_CHECKING:
     from local.runner import RunResult
-    from pipelines.definition import PipelineConfig
+    from pipelines.config import PipelineConfig
 
 GIT_TIMEOUT_SECONDS = 10
 
 
 def git_code_version() -> str:
     """The commit the definition is built from (the definition's default outside a checkout)."""
-    from pipelines.definition import DEFAULT_CODE_VERSION
+    from pipelines.config import DEFAULT_CODE_VERSION
 
     try:
         result = subprocess.run(
@@ -34,7 +34,7 @@ def git_code_version() -> str:
 def local_pipeline_config(code_version: str | None = None) -> PipelineConfig:
     """The definition run locally: the local stage's names, the embedded AWS's region."""
     # The SageMaker SDK behind the definition is imported only when a definition is built.
-    from pipelines.definition import pipeline_config
+    from pipelines.config import pipeline_config
 
     return pipeline_config(
         LOCAL_NAMES, region=LOCAL_REGION, code_version=code_version or git_code_version()

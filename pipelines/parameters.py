@@ -1,4 +1,4 @@
-"""Checks of pipeline parameter overrides against the declared parameters, before any AWS call.
+"""The pipeline parameters, declared once, and checks of overrides before any AWS call.
 
 SageMaker accepts any string for a String parameter and fails an Integer or Float one only
 when the execution starts; a bad date or a MaxMape of 12 (meaning 12 %) would fail (or pass
@@ -14,9 +14,61 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from pipelines.definition import END_DATE, PARAMETERS, START_DATE
+from pipelines.sdk_offline import sdk_imports
 from processing.arguments import float_within, int_within, optional_date, split_days, window_days
 from processing.window import MAX_WINDOW_DAYS
+
+with sdk_imports():
+    from sagemaker.core.workflow.parameters import (
+        Parameter,
+        ParameterFloat,
+        ParameterInteger,
+        ParameterString,
+    )
+
+
+# The pipeline parameters, declared once; the step factories below use these objects.
+# An empty StartDate/EndDate means "relative to the execution": the window ends the day before
+# the execution starts and spans WindowDays days; explicit dates override.
+START_DATE = ParameterString(name="StartDate", default_value="")
+END_DATE = ParameterString(name="EndDate", default_value="")
+WINDOW_DAYS = ParameterInteger(name="WindowDays", default_value=365)
+VALIDATION_DAYS = ParameterFloat(name="ValidationDays", default_value=14.0)
+TEST_DAYS = ParameterFloat(name="TestDays", default_value=14.0)
+PROCESSING_INSTANCE_TYPE = ParameterString(
+    name="ProcessingInstanceType", default_value="ml.m5.xlarge"
+)
+PREPARE_INSTANCE_COUNT = ParameterInteger(name="PrepareInstanceCount", default_value=1)
+TRAINING_INSTANCE_TYPE = ParameterString(name="TrainingInstanceType", default_value="ml.m5.2xlarge")
+TRAINING_INSTANCE_COUNT = ParameterInteger(name="TrainingInstanceCount", default_value=1)
+NUM_ROUND = ParameterInteger(name="NumRound", default_value=400)
+MAX_DEPTH = ParameterInteger(name="MaxDepth", default_value=7)
+ETA = ParameterFloat(name="Eta", default_value=0.12)
+MAX_MAPE = ParameterFloat(name="MaxMape", default_value=0.12)
+MIN_IMPROVEMENT_OVER_LANE_MEDIAN = ParameterFloat(
+    name="MinImprovementOverLaneMedian", default_value=0.30
+)
+MODEL_APPROVAL_STATUS = ParameterString(
+    name="ModelApprovalStatus", default_value="PendingManualApproval"
+)
+PARAMETERS: tuple[Parameter, ...] = (
+    START_DATE,
+    END_DATE,
+    WINDOW_DAYS,
+    VALIDATION_DAYS,
+    TEST_DAYS,
+    PROCESSING_INSTANCE_TYPE,
+    PREPARE_INSTANCE_COUNT,
+    TRAINING_INSTANCE_TYPE,
+    TRAINING_INSTANCE_COUNT,
+    NUM_ROUND,
+    MAX_DEPTH,
+    ETA,
+    MAX_MAPE,
+    MIN_IMPROVEMENT_OVER_LANE_MEDIAN,
+    MODEL_APPROVAL_STATUS,
+)
+PARAMETER_NAMES: tuple[str, ...] = tuple(parameter.name for parameter in PARAMETERS)
 
 # What UpdateModelPackage accepts as ModelApprovalStatus (the Register step passes it on).
 MODEL_APPROVAL_STATUSES = ("PendingManualApproval", "Approved", "Rejected")

@@ -121,3 +121,12 @@ def telemetry_opted_out(session: Any) -> Iterator[None]:
         yield
     finally:
         session.sagemaker_config = previous
+
+
+@contextmanager
+def sdk_imports() -> Iterator[None]:
+    """Around an import of the SDK: its import-time client and logging set-up made harmless."""
+    from stages.names import DEFAULT_REGION
+
+    with offline_aws_environment(DEFAULT_REGION), root_logger_preserved():
+        yield

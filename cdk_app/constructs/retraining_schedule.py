@@ -13,7 +13,7 @@ from cdk_app.constructs.event_rules import (
     source_conditions,
 )
 from cdk_app.constructs.training_pipeline import TrainingPipeline
-from pipelines.definition import (
+from pipelines.parameters import (
     MAX_MAPE,
     PREPARE_INSTANCE_COUNT,
     PROCESSING_INSTANCE_TYPE,

@@ -11,7 +11,8 @@ from constructs import Construct
 from cdk_app.constructs.model_registry import ModelRegistry
 from cdk_app.constructs.pipeline_execution_role import PipelineExecutionRole
 from cdk_app.constructs.project_image import ProjectImage
-from pipelines.definition import definition_json, pipeline_config
+from pipelines.config import pipeline_config
+from pipelines.definition import definition_json
 from stages.config import StageConfig
 
 # The definition is built by the SDK with plain strings; the image URI is a CDK token, so a

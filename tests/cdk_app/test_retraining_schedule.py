@@ -9,7 +9,7 @@ from aws_cdk import cx_api
 from aws_cdk.assertions import Template
 
 from cdk_app.constructs.retraining_schedule import retraining_parameters
-from pipelines.definition import END_DATE, START_DATE
+from pipelines.parameters import END_DATE, START_DATE
 from stages.config import StageConfig, stage_configs
 
 ACCOUNT = "123456789012"

@@ -10,12 +10,8 @@ from aws_cdk.assertions import Template
 
 from local.expressions import ExecutionVariables, Expressions, parse_parameters, text
 from local.pipeline_run import local_pipeline_config
-from pipelines.definition import (
-    DEFAULT_IMAGE_URI,
-    DEFAULT_ROLE_ARN,
-    definition_json,
-    pipeline_config,
-)
+from pipelines.config import DEFAULT_IMAGE_URI, DEFAULT_ROLE_ARN, pipeline_config
+from pipelines.definition import definition_json
 from processing import lane_statistics
 from processing.window import MAX_WINDOW_DAYS, DataWindow, resolve_window
 from stages.config import MAX_TRAINING_WINDOW_DAYS

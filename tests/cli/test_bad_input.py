@@ -7,8 +7,7 @@ from pathlib import Path
 import pytest
 
 from cli import main as cli
-from pipelines.definition import PARAMETER_NAMES
-from pipelines.parameters import MODEL_APPROVAL_STATUSES, check_overrides
+from pipelines.parameters import MODEL_APPROVAL_STATUSES, PARAMETER_NAMES, check_overrides
 
 # Created by the fixture below: a file, a directory, and a file that is not UTF-8.
 FILE, DIRECTORY, NOT_UTF8 = "a-file", "a-directory", "latin1.json"
@@ -122,8 +121,7 @@ def test_good_overrides_pass_stripped() -> None:
 
 
 def test_every_declared_parameter_has_a_check_and_its_default_passes() -> None:
-    from pipelines.definition import PARAMETERS
-    from pipelines.parameters import TRAINING_HYPERPARAMETERS, _checks
+    from pipelines.parameters import PARAMETERS, TRAINING_HYPERPARAMETERS, _checks
 
     assert set(_checks()) | set(TRAINING_HYPERPARAMETERS) == set(PARAMETER_NAMES)
     defaults = {parameter.name: str(parameter.default_value) for parameter in PARAMETERS}

@@ -18,11 +18,9 @@ from moto import mock_aws
 
 from local.embedded_aws import EmbeddedAws
 from local.runner import LocalPipelineRun
-from pipelines.definition import (
-    PipelineConfig,
-    _register_arguments_the_api_accepts,
-    definition_json,
-)
+from pipelines.config import PipelineConfig
+from pipelines.definition import definition_json
+from pipelines.register_request import register_arguments_the_api_accepts
 
 CREATE_MODEL_PACKAGE = (
     botocore.session.get_session()
@@ -307,7 +305,7 @@ def test_the_post_processing_drops_empty_sections_and_unknown_keys(
     gate = {"Name": "Gate", "Type": "Condition", "Arguments": {"IfSteps": [register]}}
     text = json.dumps({"Steps": [other, gate]})
     with caplog.at_level(logging.WARNING, logger="pipelines.definition"):
-        cleaned = json.loads(_register_arguments_the_api_accepts(text))
+        cleaned = json.loads(register_arguments_the_api_accepts(text))
     assert cleaned["Steps"][0] == other
     assert cleaned["Steps"][1]["Arguments"]["IfSteps"][0]["Arguments"] == {
         "ModelPackageGroupName": "g",

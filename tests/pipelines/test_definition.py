@@ -18,14 +18,11 @@ from typing import Any
 import boto3
 import pytest
 
-from pipelines.definition import (
-    CACHE_EXPIRE_AFTER,
-    PARAMETER_NAMES,
-    PipelineConfig,
-    _register_arguments_the_api_accepts,
-    build_pipeline,
-    definition_json,
-)
+from pipelines.config import PipelineConfig
+from pipelines.definition import build_pipeline, definition_json
+from pipelines.parameters import PARAMETER_NAMES
+from pipelines.register_request import register_arguments_the_api_accepts
+from pipelines.step_io import CACHE_EXPIRE_AFTER
 from processing.lineage import LINEAGE_KEYS
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -563,7 +560,7 @@ def test_builds_with_every_connection_refused(
     pipeline = build_pipeline(CONFIG)
     # definition() runs the captured job calls again, outside the build's environment; what
     # definition_json adds is only the cut to what CreateModelPackage accepts.
-    assert _register_arguments_the_api_accepts(pipeline.definition()) == definition_text
+    assert register_arguments_the_api_accepts(pipeline.definition()) == definition_text
     assert definition_json(CONFIG) == definition_text
     assert network_attempts == []
     assert "sagemaker-telemetry" not in started_threads
@@ -581,7 +578,8 @@ def refuse(*args, **kwargs):
     raise OSError("network access in an offline build")
 socket.socket.connect = socket.socket.connect_ex = refuse
 socket.create_connection = socket.getaddrinfo = refuse
-from pipelines.definition import PipelineConfig, definition_json
+from pipelines.config import PipelineConfig
+from pipelines.definition import definition_json
 if (logging.root.level, logging.root.handlers) != root_logger:
     sys.exit("importing the definition reconfigured the root logger")
 text = definition_json(PipelineConfig())
