@@ -13,8 +13,8 @@ from typing import Any
 import orjson
 
 from processing.contracts import CSV_CONTENT_TYPE, JSON_CONTENT_TYPE
+from processing.request_check import check_request
 from processing.schema import REQUEST_FIELDS, REQUEST_NUMBER_FIELDS
-from processing.validation import check_request
 
 JSON = JSON_CONTENT_TYPE
 CSV = CSV_CONTENT_TYPE

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from processing.contracts import PREPARE_SUMMARY_GLOB
-from processing.validation import REASONS
+from processing.rules import REASONS
 
 QUARANTINE_KEY_PREFIX = "quarantine_"
 # The model package's customer metadata keys, in the order they are registered.

@@ -22,8 +22,9 @@ from inference.parsing import (
     parse_load,
     parse_request,
 )
+from processing.request_check import check_request
 from processing.schema import QUARANTINE_DETAIL, QUARANTINE_REASON, REQUEST_FIELDS
-from processing.validation import check_request, validate
+from processing.validation import validate
 
 # A valid load as a client sends it; pickup is two days after posting.
 VALID_LOAD: dict[str, Any] = {

@@ -23,8 +23,10 @@ from market.generator import (
 from market.geography import load_cities
 from processing.geography import country_boxes, great_circle_km
 from processing.lake import parquet_bytes
+from processing.regions import region_country
+from processing.rules import REASONS
 from processing.schema import LOAD_SCHEMA, MAX_LOADING_METERS
-from processing.validation import REASONS, region_country, validate
+from processing.validation import validate
 
 FloatArray = npt.NDArray[np.float64]
 

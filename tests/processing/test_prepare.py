@@ -15,8 +15,8 @@ from processing import prepare
 from processing.features import FEATURE_NAMES, LaneStatistics
 from processing.lake import read_partitions
 from processing.prepare import PrepareConfig
+from processing.rules import REASONS
 from processing.schema import QUARANTINE_REASON, REQUEST_FIELDS
-from processing.validation import REASONS
 
 
 def _read(directory: Path) -> pa.Table:

@@ -13,6 +13,9 @@ import pyarrow as pa
 import pytest
 
 from processing.geography import country_boxes
+from processing.regions import region_country
+from processing.request_check import check_request
+from processing.rules import REASONS, RULES, Bounds
 from processing.schema import (
     DICTIONARY_FIELDS,
     EUROPEAN_COUNTRIES,
@@ -26,15 +29,7 @@ from processing.schema import (
     REQUEST_FIELDS,
     conform,
 )
-from processing.validation import (
-    REASONS,
-    RULES,
-    Bounds,
-    ValidationResult,
-    check_request,
-    region_country,
-    validate,
-)
+from processing.validation import ValidationResult, validate
 
 Row = dict[str, object]
 
