@@ -93,12 +93,14 @@ def cmd_pipeline_status(args: argparse.Namespace) -> int:
 def cmd_pipeline_run_local(args: argparse.Namespace) -> int:
     """Execute the pipeline definition on this machine against the embedded AWS."""
     from local.embedded_aws import embedded_aws
-    from local.market_data import LOCAL_NAMES, ensure_local_data
+    from local.market_data import LOCAL_NAMES, ensure_local_data, market_up_to_yesterday
     from local.pipeline_run import format_run, run_local_pipeline
 
     parameters = checked_overrides(args)
     with embedded_aws(LOCAL_NAMES) as aws:
-        ensure_local_data(aws, market_config(args))
+        # Without dates the definition reads the days up to yesterday: a market landed here
+        # ends there.
+        ensure_local_data(aws, market_up_to_yesterday(market_config(args)))
         result = run_local_pipeline(aws, args.workdir.resolve(), parameters)
     print(format_run(result))
     return 0 if result.status == "Succeeded" else 1

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 import sys
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -31,6 +33,12 @@ def land_market(aws: EmbeddedAws, config: MarketConfig, names: ResourceNames = L
         write_partitions(
             generate(config, executor), names.raw_loads_uri, s3_client=aws.client("s3")
         )
+
+
+def market_up_to_yesterday(config: MarketConfig, today: dt.date | None = None) -> MarketConfig:
+    """``config`` moved to end the day before ``today`` (UTC): the relative window's last day."""
+    today = today or dt.datetime.now(dt.UTC).date()
+    return dataclasses.replace(config, start_date=today - dt.timedelta(days=config.days))
 
 
 def ensure_local_data(

@@ -47,3 +47,4 @@ def test_an_existing_endpoint_is_used_instead_of_starting_one() -> None:
             assert aws.endpoint_url == running.endpoint_url
             assert ResourceNames(stage="dev").raw_bucket in _buckets(aws)
             assert NAMES.raw_bucket in _buckets(aws)  # the same emulator
+
