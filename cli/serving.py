@@ -14,7 +14,7 @@ from cli.arguments import Commands, region, sagemaker_string
 from cli.errors import UsageError
 from inference.busy_poll import DEFAULT_WINDOW_US as DEFAULT_BUSY_POLL_US
 from inference.busy_poll import MAX_WINDOW_US as MAX_BUSY_POLL_US
-from processing.arguments import existing_path, int_at_least, int_within
+from processing.arguments import existing_path, int_at_least, int_within, read_json_text
 from processing.contracts import MAX_PAYLOAD_BYTES
 
 MAX_PORT = 65_535
@@ -68,15 +68,9 @@ def read_loads(args: argparse.Namespace) -> list[dict[str, Any]]:
 def read_load_file(path: Path) -> str:
     """The text of ``--file``; any reason it cannot be read is a usage error naming it."""
     try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise UsageError(f"--file: {path} does not exist") from None
-    except IsADirectoryError:
-        raise UsageError(f"--file: {path} is a directory, not a JSON file") from None
-    except UnicodeDecodeError as error:
-        raise UsageError(f"--file: {path} is not UTF-8 text: {error}") from None
-    except OSError as error:
-        raise UsageError(f"--file: {path} cannot be read: {error.strerror}") from None
+        return read_json_text(path, f"--file: {path}")
+    except ValueError as error:
+        raise UsageError(str(error)) from None
 
 
 def cmd_quote(args: argparse.Namespace) -> int:

@@ -131,3 +131,17 @@ def existing_path(value: str) -> Path:
     if not path.exists():
         raise argparse.ArgumentTypeError(f"{path} does not exist")
     return path
+
+
+def read_json_text(path: Path, source: str) -> str:
+    """The UTF-8 text of a JSON file a user named; ValueError naming ``source`` if unreadable."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ValueError(f"{source} does not exist") from None
+    except IsADirectoryError:
+        raise ValueError(f"{source} is a directory, not a JSON file") from None
+    except UnicodeDecodeError as error:
+        raise ValueError(f"{source} is not UTF-8 text: {error}") from None
+    except OSError as error:
+        raise ValueError(f"{source} cannot be read: {error.strerror}") from None

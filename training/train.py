@@ -27,7 +27,7 @@ import numpy as np
 import numpy.typing as npt
 import xgboost as xgb
 
-from processing.arguments import first_output_problem
+from processing.arguments import first_output_problem, read_json_text
 from processing.contracts import TRAINING_CHANNELS
 from processing.features import (
     FEATURE_NAMES,
@@ -318,15 +318,9 @@ def read_hyperparameter_file(explicit: Path | None, default: Path) -> dict[str, 
     path = explicit or default
     source = f"--hyperparameters: {path}" if explicit is not None else str(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise HyperparameterError(f"{source} does not exist") from None
-    except IsADirectoryError:
-        raise HyperparameterError(f"{source} is a directory, not a JSON file") from None
-    except UnicodeDecodeError as error:
-        raise HyperparameterError(f"{source} is not UTF-8 text: {error}") from None
-    except OSError as error:
-        raise HyperparameterError(f"{source} cannot be read: {error.strerror}") from None
+        text = read_json_text(path, source)
+    except ValueError as error:
+        raise HyperparameterError(str(error)) from None
     try:
         values = json.loads(text)
     except json.JSONDecodeError as error:

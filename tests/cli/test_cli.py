@@ -60,11 +60,8 @@ def test_glue_needs_s3_and_both_names(tmp_path: Path, capsys: pytest.CaptureFixt
 
 
 def test_generate_lands_data_in_the_s3_lake_with_glue(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-central-1")
     with mock_aws():
         s3 = boto3.client("s3")
         s3.create_bucket(

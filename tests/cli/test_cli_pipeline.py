@@ -15,11 +15,7 @@ ROLE = "arn:aws:iam::123456789012:role/freight-pricing-sagemaker"
 
 
 @pytest.fixture
-def sagemaker(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-central-1")
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+def sagemaker() -> Iterator[Any]:
     with mock_aws():
         yield boto3.client("sagemaker", region_name="eu-central-1")
 

@@ -3,8 +3,6 @@ from __future__ import annotations
 import subprocess
 import sys
 
-import pytest
-
 from local.embedded_aws import EmbeddedAws, create_lake, embedded_aws
 from stages.names import ResourceNames
 
@@ -15,8 +13,7 @@ def _buckets(aws: EmbeddedAws) -> set[str]:
     return {b["Name"] for b in aws.client("s3").list_buckets()["Buckets"]}
 
 
-def test_in_process_emulator_has_the_lake(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+def test_in_process_emulator_has_the_lake() -> None:
     with embedded_aws(NAMES, threaded_server=False) as aws:
         assert aws.endpoint_url is None
         assert _buckets(aws) == set(NAMES.buckets().values())
@@ -47,4 +44,3 @@ def test_an_existing_endpoint_is_used_instead_of_starting_one() -> None:
             assert aws.endpoint_url == running.endpoint_url
             assert ResourceNames(stage="dev").raw_bucket in _buckets(aws)
             assert NAMES.raw_bucket in _buckets(aws)  # the same emulator
-

@@ -78,11 +78,7 @@ TINY_REGISTER: dict[str, Any] = {
 
 
 @pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[EmbeddedAws]:
-    for name, value in (("AWS_ACCESS_KEY_ID", "testing"), ("AWS_SECRET_ACCESS_KEY", "testing"),
-                        ("AWS_DEFAULT_REGION", "eu-central-1")):  # fmt: skip
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+def aws() -> Iterator[EmbeddedAws]:
     with mock_aws():
         yield EmbeddedAws(endpoint_url=None)
 

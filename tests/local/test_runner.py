@@ -37,17 +37,11 @@ WINDOW = {
 
 @pytest.fixture(scope="module")
 def aws() -> Iterator[EmbeddedAws]:
-    patch = pytest.MonkeyPatch()
-    for name, value in (("AWS_ACCESS_KEY_ID", "testing"), ("AWS_SECRET_ACCESS_KEY", "testing"),
-                        ("AWS_DEFAULT_REGION", "eu-central-1")):  # fmt: skip
-        patch.setenv(name, value)
-    patch.delenv("AWS_ENDPOINT_URL", raising=False)
     with mock_aws():
         aws = EmbeddedAws(endpoint_url=None)
         create_lake(aws, NAMES)
         write_partitions(generate(SMALL_MARKET), NAMES.raw_loads_uri, s3_client=aws.client("s3"))
         yield aws
-    patch.undo()
 
 
 def _s3_json(aws: EmbeddedAws, uri: str) -> Any:

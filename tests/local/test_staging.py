@@ -18,11 +18,7 @@ DAYS = [f"raw/loads/dt=2026-01-{day:02d}/part-00000.parquet" for day in range(1,
 
 
 @pytest.fixture
-def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    for name, value in (("AWS_ACCESS_KEY_ID", "testing"), ("AWS_SECRET_ACCESS_KEY", "testing"),
-                        ("AWS_DEFAULT_REGION", "eu-central-1")):  # fmt: skip
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+def s3() -> Iterator[Any]:
     with mock_aws():
         client = EmbeddedAws(endpoint_url=None).client("s3")
         client.create_bucket(
