@@ -8,12 +8,14 @@ container's errors (HTTP 424 ``ModelError`` with the original status and message
 
 Each worker process loads the model once at start-up and scores on its event loop (one
 worker per core); after each invocation it busy-polls for ``busy_poll_us`` (default 1 ms)
-instead of letting its CPU idle (inference.busy_poll); uvicorn drains in-flight requests on
-SIGTERM.
+instead of letting its CPU idle (inference.busy_poll). Limits on headers and bodies, read
+timeouts, the connection bound per worker and the drain on SIGTERM live one layer down, in
+inference.protocol (docs/adr/0004-serving-stack.md, "Limits, timeouts and shutdown").
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import gc
 import itertools
@@ -21,6 +23,7 @@ import json
 import logging
 import os
 import re
+import socket
 import sys
 import time
 import traceback
@@ -30,10 +33,21 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from uvicorn import Config
 
 from inference.busy_poll import DEFAULT_WINDOW_US, BusyPoll, window_problem
 from inference.hooks import input_fn, model_fn, output_fn, predict_fn
 from inference.parsing import RequestError
+from inference.protocol import (
+    CONNECTION_CLOSE,
+    STARTUP_FAILURE,
+    ConnectionLimits,
+    LimitedHttpToolsProtocol,
+    bind_listener,
+    error_body,
+    serve_worker,
+    supervise,
+)
 from processing.contracts import JSON_CONTENT_TYPE, MAX_PAYLOAD_BYTES
 from processing.model import PriceModel
 from processing.sagemaker_paths import ENV_BIND_TO_PORT, ML_BASE, MODEL
@@ -45,6 +59,19 @@ Send = Callable[[Message], Awaitable[None]]
 
 DEFAULT_PORT = 8080
 DEFAULT_MAX_BODY_BYTES = MAX_PAYLOAD_BYTES
+DEFAULT_MAX_HEADER_BYTES = 64 * 1024
+MAX_HEADER_BYTES_RANGE = (1_024, 1_048_576)
+DEFAULT_HEADER_TIMEOUT_SECONDS = 10.0
+DEFAULT_BODY_TIMEOUT_SECONDS = 30.0
+DEFAULT_KEEP_ALIVE_SECONDS = 60
+DEFAULT_MAX_CONNECTIONS = 1_024
+DEFAULT_DRAIN_SECONDS = 30.0
+MAX_TIMEOUT_SECONDS = 3_600.0
+# An oversized body is read and thrown away up to this bound (2 x the limit, at least 8 MiB)
+# before the 413 goes out, so that a client that sends its whole body before reading (urllib,
+# boto3) reads the 413 instead of a connection reset.
+DISCARD_FACTOR = 2
+MIN_DISCARD_BYTES = 8 * 1024 * 1024
 ENV_WORKERS = "SAGEMAKER_MODEL_SERVER_WORKERS"
 ENV_TIMEOUT = "SAGEMAKER_MODEL_SERVER_TIMEOUT"
 ENV_MODEL_DIR = "FREIGHT_MODEL_DIR"
@@ -53,6 +80,13 @@ ENV_ENDPOINT_NAME = "FREIGHT_ENDPOINT_NAME"
 ENV_ACCESS_LOG = "FREIGHT_ACCESS_LOG"
 ENV_HOST = "FREIGHT_HOST"
 ENV_BUSY_POLL_US = "FREIGHT_BUSY_POLL_US"
+ENV_MAX_HEADER_BYTES = "FREIGHT_MAX_HEADER_BYTES"
+ENV_HEADER_TIMEOUT_SECONDS = "FREIGHT_HEADER_TIMEOUT_SECONDS"
+ENV_BODY_TIMEOUT_SECONDS = "FREIGHT_BODY_TIMEOUT_SECONDS"
+ENV_MAX_CONNECTIONS = "FREIGHT_MAX_CONNECTIONS"
+ENV_DRAIN_SECONDS = "FREIGHT_DRAIN_SECONDS"
+# A worker process of a multi-worker server gets the listening socket's descriptor.
+WORKER_FD_FLAG = "--worker-fd"
 INFERENCE_ID_HEADER = b"x-amzn-sagemaker-inference-id"
 REQUEST_ID_HEADER = b"x-request-id"
 RUNTIME_PATH = re.compile(r"^/endpoints/([^/]+)/invocations$")
@@ -67,7 +101,16 @@ class SettingsError(ValueError):
 
 @dataclass(frozen=True)
 class ServerSettings:
-    """How to run the server; from flags (``freight serve``) or from SageMaker's environment."""
+    """How to run the server; from flags (``freight serve``) or from SageMaker's environment.
+
+    Limits and timeouts, per worker process: ``max_body_bytes`` (413 beyond), ``max_header_bytes``
+    (431 beyond; request line and headers), ``header_timeout_seconds`` (from the connection or
+    a request's first byte to the end of its headers) and ``body_timeout_seconds`` (from the end
+    of the headers to the end of the body), both answered 408; ``timeout_seconds``
+    (``SAGEMAKER_MODEL_SERVER_TIMEOUT``) is how long an idle keep-alive connection stays open;
+    ``max_connections`` open connections are served, requests on more get 503 and a close;
+    ``drain_seconds`` bounds the drain after SIGTERM.
+    """
 
     model_dir: Path = ML_BASE / MODEL
     host: str = "0.0.0.0"
@@ -76,8 +119,13 @@ class ServerSettings:
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     endpoint_name: str | None = None
     access_log: bool = False
-    timeout_seconds: int = 60
+    timeout_seconds: int = DEFAULT_KEEP_ALIVE_SECONDS
     busy_poll_us: int = DEFAULT_WINDOW_US
+    max_header_bytes: int = DEFAULT_MAX_HEADER_BYTES
+    header_timeout_seconds: float = DEFAULT_HEADER_TIMEOUT_SECONDS
+    body_timeout_seconds: float = DEFAULT_BODY_TIMEOUT_SECONDS
+    max_connections: int = DEFAULT_MAX_CONNECTIONS
+    drain_seconds: float = DEFAULT_DRAIN_SECONDS
 
     def __post_init__(self) -> None:
         if not 1 <= self.port <= 65535:
@@ -91,6 +139,29 @@ class ServerSettings:
         busy_poll_problem = window_problem(self.busy_poll_us)
         if busy_poll_problem:
             raise SettingsError(f"busy_poll_us {busy_poll_problem}")
+        low, high = MAX_HEADER_BYTES_RANGE
+        if not low <= self.max_header_bytes <= high:
+            raise SettingsError(
+                f"max_header_bytes must be within {low}-{high}, got {self.max_header_bytes}"
+            )
+        if self.max_connections < 1:
+            raise SettingsError(f"max_connections must be positive, got {self.max_connections}")
+        for name in ("header_timeout_seconds", "body_timeout_seconds", "drain_seconds"):
+            value = getattr(self, name)
+            if not 0 < value <= MAX_TIMEOUT_SECONDS:
+                raise SettingsError(
+                    f"{name} must be above 0 and at most {MAX_TIMEOUT_SECONDS:g}, got {value}"
+                )
+
+    @property
+    def connection_limits(self) -> ConnectionLimits:
+        """The limits the HTTP protocol enforces per connection, and the drain time."""
+        return ConnectionLimits(
+            max_header_bytes=self.max_header_bytes,
+            header_timeout_seconds=self.header_timeout_seconds,
+            body_timeout_seconds=self.body_timeout_seconds,
+            drain_seconds=self.drain_seconds,
+        )
 
     @property
     def effective_busy_poll_us(self) -> int:
@@ -110,6 +181,15 @@ class ServerSettings:
             except ValueError:
                 raise SettingsError(f"{name} must be an integer, got {raw!r}") from None
 
+        def number(name: str, default: float) -> float:
+            raw = environment.get(name)
+            if raw is None or not raw.strip():
+                return default
+            try:
+                return float(raw)
+            except ValueError:
+                raise SettingsError(f"{name} must be a number, got {raw!r}") from None
+
         return cls(
             model_dir=Path(environment.get(ENV_MODEL_DIR) or ML_BASE / MODEL),
             host=environment.get(ENV_HOST, "0.0.0.0"),
@@ -118,8 +198,15 @@ class ServerSettings:
             max_body_bytes=integer(ENV_MAX_BODY_BYTES, DEFAULT_MAX_BODY_BYTES),
             endpoint_name=environment.get(ENV_ENDPOINT_NAME) or None,
             access_log=environment.get(ENV_ACCESS_LOG, "").lower() in ("1", "true", "yes"),
-            timeout_seconds=integer(ENV_TIMEOUT, 60),
+            timeout_seconds=integer(ENV_TIMEOUT, DEFAULT_KEEP_ALIVE_SECONDS),
             busy_poll_us=integer(ENV_BUSY_POLL_US, DEFAULT_WINDOW_US),
+            max_header_bytes=integer(ENV_MAX_HEADER_BYTES, DEFAULT_MAX_HEADER_BYTES),
+            header_timeout_seconds=number(
+                ENV_HEADER_TIMEOUT_SECONDS, DEFAULT_HEADER_TIMEOUT_SECONDS
+            ),
+            body_timeout_seconds=number(ENV_BODY_TIMEOUT_SECONDS, DEFAULT_BODY_TIMEOUT_SECONDS),
+            max_connections=integer(ENV_MAX_CONNECTIONS, DEFAULT_MAX_CONNECTIONS),
+            drain_seconds=number(ENV_DRAIN_SECONDS, DEFAULT_DRAIN_SECONDS),
         )
 
     def to_environment(self) -> dict[str, str]:
@@ -134,6 +221,11 @@ class ServerSettings:
             ENV_ACCESS_LOG: "1" if self.access_log else "",
             ENV_TIMEOUT: str(self.timeout_seconds),
             ENV_BUSY_POLL_US: str(self.busy_poll_us),
+            ENV_MAX_HEADER_BYTES: str(self.max_header_bytes),
+            ENV_HEADER_TIMEOUT_SECONDS: repr(self.header_timeout_seconds),
+            ENV_BODY_TIMEOUT_SECONDS: repr(self.body_timeout_seconds),
+            ENV_MAX_CONNECTIONS: str(self.max_connections),
+            ENV_DRAIN_SECONDS: repr(self.drain_seconds),
         }
 
 
@@ -237,7 +329,7 @@ class PricingApp:
         )
         if path == "/ping":
             if method not in ("GET", "HEAD"):
-                await _respond(send, 405, _error_body(405, "method_not_allowed", "use GET"))
+                await _respond(send, 405, error_body("method_not_allowed", "use GET"))
             elif self.model is None:
                 await _respond(send, 503, b'{"status":"loading"}')
             else:
@@ -246,10 +338,10 @@ class PricingApp:
             return
         runtime = RUNTIME_PATH.match(path)
         if path != "/invocations" and runtime is None:
-            await _respond(send, 404, _error_body(404, "not_found", f"no route {path}"))
+            await _respond(send, 404, error_body("not_found", f"no route {path}"))
             return
         if method != "POST":
-            await _respond(send, 405, _error_body(405, "method_not_allowed", "use POST"))
+            await _respond(send, 405, error_body("method_not_allowed", "use POST"))
             return
         if runtime is not None and self.settings.endpoint_name not in (None, runtime.group(1)):
             await _respond(
@@ -260,6 +352,9 @@ class PricingApp:
             return
         status, body, content_type = await self._invoke(headers, receive, request_id)
         response_headers = [(b"x-request-id", request_id.encode())]
+        if status == 413:
+            # What is left of an oversized body is not read: the connection cannot go on.
+            response_headers.append(CONNECTION_CLOSE)
         sent_status, sent_body, sent_type = status, body, content_type
         if runtime is not None:
             sent_status, sent_body, sent_type, extra = _as_runtime_response(
@@ -284,7 +379,7 @@ class PricingApp:
         if model is None:
             return (
                 503,
-                _error_body(503, "loading", "the model is still loading"),
+                error_body("loading", "the model is still loading"),
                 JSON_CONTENT_TYPE,
             )
         try:
@@ -298,15 +393,23 @@ class PricingApp:
             logger.exception("prediction failed", extra={"fields": {"request_id": request_id}})
             return (
                 500,
-                _error_body(500, "internal_error", f"internal error; request id {request_id}"),
+                error_body("internal_error", f"internal error; request id {request_id}"),
                 JSON_CONTENT_TYPE,
             )
         return 200, payload, content_type
 
 
+def discard_limit(limit: int) -> int:
+    """How much of an oversized body is read and thrown away before the 413 is sent."""
+    return max(DISCARD_FACTOR * limit, MIN_DISCARD_BYTES)
+
+
 async def _read_body(headers: Mapping[bytes, bytes], receive: Receive, limit: int) -> bytes:
     declared = _text(headers, b"content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
+        # A client waiting for 100 Continue has not sent the body: answer at once.
+        if _text(headers, b"expect") != "100-continue" and int(declared) <= discard_limit(limit):
+            await _discard(receive, discard_limit(limit))
         raise RequestError(
             413, "payload_too_large",
             f"the body has {int(declared)} bytes; the limit is {limit}", "Content-Length",
@@ -318,17 +421,25 @@ async def _read_body(headers: Mapping[bytes, bytes], receive: Receive, limit: in
             raise RequestError(400, "client_disconnected", "the client went away")
         chunk = message.get("body", b"")
         size += len(chunk)
+        more = message.get("more_body", False)
         if size > limit:
+            if more:
+                await _discard(receive, discard_limit(limit) - size)
             raise RequestError(
                 413, "payload_too_large", f"the body exceeds the limit of {limit} bytes"
             )
         chunks.append(chunk)
-        if not message.get("more_body", False):
+        if not more:
             return b"".join(chunks)
 
 
-def _error_body(status: int, code: str, message: str) -> bytes:
-    return orjson.dumps({"error": {"code": code, "message": message}})
+async def _discard(receive: Receive, budget: int) -> None:
+    """Read the rest of a body into nothing, until it ends or ``budget`` bytes were read."""
+    while budget >= 0:
+        message = await receive()
+        if message["type"] == "http.disconnect" or not message.get("more_body", False):
+            return
+        budget -= len(message.get("body", b""))
 
 
 def _as_runtime_response(
@@ -380,10 +491,32 @@ def app_from_environment() -> PricingApp:
     return PricingApp(ServerSettings.from_environment(os.environ))
 
 
-def run(settings: ServerSettings) -> None:
-    """Serve until SIGTERM/SIGINT, with ``settings.workers`` processes sharing the port."""
-    import uvicorn
+def uvicorn_config(settings: ServerSettings) -> Config:
+    """The uvicorn configuration of one worker: our app factory, uvloop, our HTTP protocol."""
+    return Config(
+        app_from_environment,
+        factory=True,
+        loop="uvloop",
+        http=LimitedHttpToolsProtocol,
+        ws="none",
+        lifespan="on",
+        access_log=False,
+        server_header=False,
+        date_header=False,
+        timeout_keep_alive=settings.timeout_seconds,
+        # uvicorn answers 503 (and closes) to requests on connections beyond the bound.
+        limit_concurrency=settings.max_connections + 1,
+        log_level="warning",
+        proxy_headers=False,  # SageMaker's front end talks to the container directly
+    )
 
+
+def run(settings: ServerSettings) -> None:
+    """Serve until SIGTERM/SIGINT, with ``settings.workers`` processes sharing the port.
+
+    Returns after a clean drain; raises SystemExit with a non-zero code when the server could
+    not start (3: the port or the model) or a worker failed, whatever the worker count.
+    """
     if not settings.model_dir.exists():
         raise SettingsError(f"model directory {settings.model_dir} does not exist")
     configure_logging()
@@ -395,28 +528,47 @@ def run(settings: ServerSettings) -> None:
         )
     # Worker processes rebuild the settings from these variables.
     os.environ.update(settings.to_environment())
-    uvicorn.run(
-        "inference.server:app_from_environment",
-        factory=True,
-        host=settings.host,
-        port=settings.port,
-        workers=settings.workers,
-        loop="uvloop",
-        http="httptools",
-        lifespan="on",
-        access_log=False,
-        server_header=False,
-        date_header=False,
-        timeout_keep_alive=settings.timeout_seconds,
-        timeout_graceful_shutdown=30,
-        log_level="warning",
-        proxy_headers=False,  # SageMaker's front end talks to the container directly
-    )
-
-
-def console_main() -> None:
-    """The container's ``serve`` command: SageMaker runs ``docker run IMAGE serve``."""
     try:
+        listener = bind_listener(settings.host, settings.port)
+    except OSError as error:
+        logger.error("cannot listen", extra={"fields": {"port": settings.port,
+                                                        "error": str(error)}})  # fmt: skip
+        raise SystemExit(STARTUP_FAILURE) from None
+    if settings.workers == 1:
+        code = serve_worker(uvicorn_config(settings), settings.connection_limits, listener)
+    else:
+        environment = {**os.environ, "PYTHONPATH": _python_path()}
+        command = [sys.executable, "-m", "inference.server", WORKER_FD_FLAG,
+                   str(listener.fileno())]  # fmt: skip
+        code = supervise(command, environment, listener, settings.workers, settings.drain_seconds)
+    logger.info("stopped", extra={"fields": {"exit_code": code}})
+    if code:
+        raise SystemExit(code)
+
+
+def _python_path() -> str:
+    # Workers import this package from where the supervisor did, whatever their directory.
+    package_root = str(Path(__file__).resolve().parent.parent)
+    existing = os.environ.get("PYTHONPATH")
+    return f"{package_root}{os.pathsep}{existing}" if existing else package_root
+
+
+def _worker(listen_fd: int) -> int:
+    """One worker process of :func:`run`: settings from the environment, the inherited socket."""
+    settings = ServerSettings.from_environment(os.environ)
+    configure_logging()
+    listener = socket.socket(fileno=listen_fd)
+    return serve_worker(uvicorn_config(settings), settings.connection_limits, listener)
+
+
+def console_main(argv: Sequence[str] | None = None) -> None:
+    """The container's ``serve`` command: SageMaker runs ``docker run IMAGE serve``."""
+    parser = argparse.ArgumentParser(prog="serve", description="SageMaker's model server.")
+    parser.add_argument(WORKER_FD_FLAG, type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    try:
+        if args.worker_fd is not None:
+            sys.exit(_worker(args.worker_fd))
         settings = ServerSettings.from_environment(os.environ)
         run(settings)
     except SettingsError as error:

@@ -653,7 +653,6 @@ def test_freight_serve_end_to_end(
 
         process.send_signal(signal.SIGTERM)
         returncode = process.wait(timeout=SERVER_STOP_SECONDS)
-    # uvicorn drains and runs the lifespan shutdown, then re-raises SIGTERM to end the process,
-    # so the exit status is that of the signal rather than 0 (see the test report).
-    assert returncode in (0, -signal.SIGTERM)
+    # A drained server exits 0 (uvicorn alone would re-raise SIGTERM: 143).
+    assert returncode == 0
     assert b'"message": "worker shutting down"' in log.read_bytes()
