@@ -36,7 +36,7 @@ import orjson
 
 from bench.loadgen import _read_response, _requests
 from bench.serving import REPOSITORY, pinning, request_loads, train_model
-from inference.server import (
+from inference.settings import (
     DEFAULT_HEADER_TIMEOUT_SECONDS,
     DEFAULT_MAX_BODY_BYTES,
     ENV_HOST,

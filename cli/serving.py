@@ -24,7 +24,8 @@ MAX_WORKERS = 256
 
 def cmd_serve(args: argparse.Namespace) -> int:
     """Serve a model directory with the production server (SageMaker's hosting contract)."""
-    from inference.server import ServerSettings, SettingsError, run
+    from inference.server import run
+    from inference.settings import ServerSettings, SettingsError
 
     try:
         settings = ServerSettings(

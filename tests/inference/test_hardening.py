@@ -22,7 +22,7 @@ import orjson
 import pytest
 from botocore.exceptions import ClientError
 
-from inference.server import (
+from inference.settings import (
     DEFAULT_BODY_TIMEOUT_SECONDS,
     DEFAULT_DRAIN_SECONDS,
     DEFAULT_HEADER_TIMEOUT_SECONDS,

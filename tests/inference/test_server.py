@@ -29,15 +29,14 @@ from inference.busy_poll import DEFAULT_WINDOW_US
 from inference.client import PriceQuoteClient, QuoteRejectedError
 from inference.hooks import input_fn
 from inference.parsing import JSON
-from inference.server import (
+from inference.server import Message, PricingApp
+from inference.settings import (
     DEFAULT_MAX_BODY_BYTES,
     DEFAULT_PORT,
     ENV_BUSY_POLL_US,
     ENV_ENDPOINT_NAME,
     ENV_MAX_BODY_BYTES,
     ENV_WORKERS,
-    Message,
-    PricingApp,
     ServerSettings,
     SettingsError,
 )
