@@ -14,6 +14,14 @@ from cli.arguments import Commands, region, sagemaker_string
 from cli.errors import UsageError
 from inference.busy_poll import DEFAULT_WINDOW_US as DEFAULT_BUSY_POLL_US
 from inference.busy_poll import MAX_WINDOW_US as MAX_BUSY_POLL_US
+from inference.settings import (
+    DEFAULT_BODY_TIMEOUT_SECONDS,
+    DEFAULT_DRAIN_SECONDS,
+    DEFAULT_HEADER_TIMEOUT_SECONDS,
+    DEFAULT_KEEP_ALIVE_SECONDS,
+    DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_MAX_HEADER_BYTES,
+)
 from processing.arguments import existing_path, int_at_least, int_within, read_json_text
 from processing.contracts import MAX_PAYLOAD_BYTES
 
@@ -37,6 +45,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
             endpoint_name=args.endpoint_name,
             access_log=args.access_log,
             busy_poll_us=args.busy_poll_us,
+            timeout_seconds=args.keep_alive_seconds,
+            max_header_bytes=args.max_header_bytes,
+            header_timeout_seconds=args.header_timeout_seconds,
+            body_timeout_seconds=args.body_timeout_seconds,
+            max_connections=args.max_connections,
+            drain_seconds=args.drain_seconds,
         )
         run(settings)
     except SettingsError as error:
@@ -126,6 +140,17 @@ def register(commands: Commands) -> None:
         help="after a request, poll for the next one this long instead of idling the CPU "
         f"(0 = off; default {DEFAULT_BUSY_POLL_US})",
     )  # fmt: skip
+    # Limits and timeouts: ServerSettings checks their ranges and names the setting.
+    limits = serve.add_argument_group("limits and timeouts (per worker)")
+    for flag, kind, default, text in (
+        ("--max-header-bytes", int, DEFAULT_MAX_HEADER_BYTES, "headers; 431 beyond"),
+        ("--header-timeout-seconds", float, DEFAULT_HEADER_TIMEOUT_SECONDS, "408 beyond"),
+        ("--body-timeout-seconds", float, DEFAULT_BODY_TIMEOUT_SECONDS, "408 beyond"),
+        ("--keep-alive-seconds", int, DEFAULT_KEEP_ALIVE_SECONDS, "idle keep-alive"),
+        ("--max-connections", int, DEFAULT_MAX_CONNECTIONS, "503 beyond"),
+        ("--drain-seconds", float, DEFAULT_DRAIN_SECONDS, "after SIGTERM"),
+    ):  # fmt: skip
+        limits.add_argument(flag, type=kind, default=default, help=f"{text} (default {default:g})")
     serve.set_defaults(handler=cmd_serve)
 
     quote = commands.add_parser("quote", help="price loads through an endpoint")
