@@ -181,6 +181,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, default=RESULTS)
     parser.add_argument("--skip-serving", action="store_true", help="skip the serving benchmark")
     parser.add_argument("--skip-pipeline", action="store_true", help="skip the pipeline benchmark")
+    parser.add_argument("--skip-soak", action="store_true", help="skip the soak benchmark")
+    parser.add_argument("--soak-seconds", type=float, default=60.0, help="per soak phase")
     parser.add_argument(
         "--serving-only", action="store_true", help="only the serving benchmark (to its own file)"
     )
@@ -224,6 +226,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             from bench.serving import run_serving, serving_results
 
             results += [Result(**line) for line in serving_results(run_serving(work / "serving"))]
+        if not args.skip_soak:
+            from bench.soak import run as run_soak
+            from bench.soak import soak_results
+
+            soak = run_soak(seconds=args.soak_seconds, work=work / "soak")
+            results += [Result(**line) for line in soak_results(soak)]
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return _report(results, args.output)

@@ -240,6 +240,7 @@ def run(
     with contextlib.ExitStack() as stack:
         if work is None:
             work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="freight-soak-")))
+        work.mkdir(parents=True, exist_ok=True)
         model_dir = model_dir or train_model(work / "model-build")
         bodies_file = work / "bodies.json"
         bodies_file.write_text(json.dumps([orjson.dumps(load).decode()
@@ -277,6 +278,28 @@ def run(
             "no dropped good requests": dropped == 0,
         },
     }  # fmt: skip
+
+
+def soak_results(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """The soak run as lines of the benchmark table (bench/run.py)."""
+    clean, hostile = result["clean"], result["hostile"]
+    server_5xx = clean["server_5xx"] + hostile["server_5xx"]
+    dropped = clean["dropped_good_requests"] + hostile["dropped_good_requests"]
+    label = f"soak c={result['concurrency']} {result['seconds_per_phase']:g} s"
+    return [
+        {"name": f"{label}: good req/s, 1% hostile", "value": hostile["requests_per_second"],
+         "unit": "req/s", "note": f"clean {clean['requests_per_second']:,.0f} req/s"},
+        {"name": f"{label}: good p99 hostile / clean", "value": result["p99_ratio"], "unit": "x",
+         "target": f"<= {P99_RATIO_TARGET}", "met": result["p99_ratio"] <= P99_RATIO_TARGET,
+         "note": f"p99 {hostile['p99_ms']:.2f} vs {clean['p99_ms']:.2f} ms"},
+        {"name": f"{label}: server RSS growth", "value": 100 * result["rss_growth"],
+         "unit": "%", "target": f"< {100 * RSS_GROWTH_TARGET:g} %",
+         "met": result["rss_growth"] < RSS_GROWTH_TARGET},
+        {"name": f"{label}: 5xx", "value": server_5xx, "unit": "count", "target": "0",
+         "met": server_5xx == 0, "note": f"resets {clean['resets'] + hostile['resets']}"},
+        {"name": f"{label}: dropped good requests", "value": dropped, "unit": "count",
+         "target": "0", "met": dropped == 0},
+    ]  # fmt: skip
 
 
 def _print(result: dict[str, Any]) -> None:
