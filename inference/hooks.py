@@ -10,7 +10,8 @@ import numpy as np
 import numpy.typing as npt
 import orjson
 
-from inference.parsing import CSV, JSON, ParsedRequest, RequestError, media_type, parse_request
+from inference.errors import RequestError
+from inference.parsing import CSV, JSON, ParsedRequest, media_type, parse_request
 from processing.model import PriceModel
 
 FloatArray = npt.NDArray[np.float64]

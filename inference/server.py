@@ -34,9 +34,9 @@ import orjson
 from uvicorn import Config
 
 from inference.busy_poll import BusyPoll
+from inference.errors import RequestError
 from inference.hooks import input_fn, model_fn, output_fn, predict_fn
 from inference.logs import configure_logging
-from inference.parsing import RequestError
 from inference.protocol import (
     CONNECTION_CLOSE,
     STARTUP_FAILURE,

@@ -12,6 +12,7 @@ import orjson
 import pyarrow as pa
 import pytest
 
+from inference.errors import RequestError
 from inference.hooks import (
     CSV_RESPONSE_COLUMNS,
     Prediction,
@@ -21,7 +22,7 @@ from inference.hooks import (
     output_fn,
     predict_fn,
 )
-from inference.parsing import CSV, JSON, ParsedRequest, RequestError
+from inference.parsing import CSV, JSON, ParsedRequest
 from processing.model import ONNX_MAX_BATCH_ROWS, PriceModel
 from processing.validation import validate
 from tests.inference.test_parsing import NOW_MS, VALID_LOAD, json_body, request_dicts

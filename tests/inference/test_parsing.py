@@ -12,12 +12,14 @@ import orjson
 import pyarrow as pa
 import pytest
 
+from inference.errors import RequestError
 from inference.parsing import (
     CSV,
     CSV_COLUMNS,
     JSON,
+    MAX_CSV_LINE_CHARS,
+    MAX_FIELD_CHARS,
     ParsedRequest,
-    RequestError,
     media_type,
     parse_load,
     parse_request,
@@ -99,6 +101,16 @@ def csv_line(load: Mapping[str, Any]) -> str:
 
 def csv_body(*loads: Mapping[str, Any]) -> bytes:
     return ("\n".join(csv_line(load) for load in loads) + "\n").encode()
+
+
+def nested(depth: int, inner: bytes = b"") -> bytes:
+    """JSON lists nested ``depth`` deep: a few KB that Python's repr cannot print."""
+    return b"[" * depth + inner + b"]" * depth
+
+
+def with_raw(name: str, fragment: bytes) -> bytes:
+    """The JSON of VALID_LOAD with ``name`` set to a raw JSON text."""
+    return orjson.dumps(with_fields(**{name: orjson.Fragment(fragment)}))
 
 
 @dataclass(frozen=True)
@@ -490,6 +502,236 @@ BAD_REQUESTS: tuple[BadRequest, ...] = (
         "invalid_timestamp",
         "loads[0].pickup_at",
     ),
+    # Hostile bodies: each was a 500 or an unbounded message before the parser bounded them.
+    BadRequest(
+        "json_nested_1000_deep",
+        nested(1000),
+        JSON,
+        400,
+        "invalid_type",
+        "loads[0]",
+        "loads[0] must be an object, got a list of 1 item",
+    ),
+    BadRequest(
+        "json_field_nested_1000_deep",
+        with_raw("equipment_type", nested(1000)),
+        JSON,
+        400,
+        "invalid_type",
+        "loads[0].equipment_type",
+        "equipment_type must be a non-empty string, got a list of 1 item",
+    ),
+    BadRequest(
+        "json_load_id_nested_1000_deep",
+        with_raw("load_id", nested(1000)),
+        JSON,
+        400,
+        "invalid_type",
+        "loads[0].load_id",
+        "load_id must be a string or a number, got a list of 1 item",
+    ),
+    BadRequest(
+        "json_nested_beyond_orjson_limit",
+        nested(1025),
+        JSON,
+        400,
+        "malformed_json",
+        None,
+        "depth limit exceeded",
+    ),
+    BadRequest(
+        "json_object_as_field",
+        json_body(with_fields(origin_region={"a": 1, "b": [2]})),
+        JSON,
+        400,
+        "invalid_type",
+        "loads[0].origin_region",
+        "got an object with 2 keys",
+    ),
+    BadRequest(
+        "json_long_list_as_field",
+        with_raw("weight_kg", b"[" + b"1," * 99_999 + b"1]"),
+        JSON,
+        400,
+        "invalid_type",
+        "loads[0].weight_kg",
+        "weight_kg must be a number, got a list of 100000 items",
+    ),
+    BadRequest(
+        "json_number_beyond_float",
+        json_body(VALID_LOAD).replace(b"12000.0", b"1e400"),
+        JSON,
+        400,
+        "not_finite",
+        None,
+        "is too large for a 64-bit float",
+    ),
+    BadRequest(
+        "json_integer_beyond_float",
+        json_body(VALID_LOAD).replace(b"12000.0", b"9" * 400),
+        JSON,
+        400,
+        "not_finite",
+        None,
+    ),
+    BadRequest(
+        "json_lone_surrogate",
+        json_body(VALID_LOAD).replace(b'"reefer"', b'"reefer\\ud800"'),
+        JSON,
+        400,
+        "malformed_json",
+        None,
+        "surrogate",
+    ),
+    BadRequest(
+        "json_right_to_left_mark",
+        json_body(with_fields(origin_region="DE-80\u200f")),
+        JSON,
+        400,
+        "invalid_region",
+        "loads[0].origin_region",
+        "origin_region='DE-80\\u200f'",
+    ),
+    BadRequest(
+        "json_long_string",
+        json_body(with_fields(origin_region="DE-" + "8" * MAX_FIELD_CHARS)),
+        JSON,
+        400,
+        "value_too_long",
+        "loads[0].origin_region",
+        f"origin_region has {MAX_FIELD_CHARS + 3} characters; at most {MAX_FIELD_CHARS}",
+    ),
+    BadRequest(
+        "json_long_load_id",
+        json_body(with_fields(load_id="L" * 100_000)),
+        JSON,
+        400,
+        "value_too_long",
+        "loads[0].load_id",
+    ),
+    BadRequest(
+        "json_bool_load_id",
+        json_body(with_fields(load_id=True)),
+        JSON,
+        400,
+        "invalid_type",
+        "loads[0].load_id",
+        "got bool True",
+    ),
+    BadRequest(
+        "json_long_timestamp",
+        json_body(with_fields(pickup_at="next week" * 10_000)),
+        JSON,
+        400,
+        "invalid_timestamp",
+        "loads[0].pickup_at",
+        "got 'next weeknext weeknext weeknext weeknext'... (90000 characters)",
+    ),
+    BadRequest(
+        "json_many_long_unknown_fields",
+        json_body(with_fields(**{f"{index:05}" + "x" * 1000: 1 for index in range(1000)})),
+        JSON,
+        400,
+        "unknown_field",
+        "loads[0]." + "00000" + "x" * 35 + "...",
+        " and 995 more; a load has posted_at",
+    ),
+    BadRequest(
+        "csv_field_beyond_csv_limit",
+        csv_body(with_fields(equipment_type="x" * 140_000)),
+        CSV,
+        400,
+        "line_too_long",
+        None,
+        f"line 1 has {len(csv_line(VALID_LOAD)) + 140_000 - 6} characters; a load's line has at "
+        f"most {MAX_CSV_LINE_CHARS}",
+    ),
+    BadRequest(
+        "csv_long_field",
+        csv_body(VALID_LOAD, with_fields(origin_region="DE-" + "8" * MAX_FIELD_CHARS)),
+        CSV,
+        400,
+        "value_too_long",
+        "loads[1].origin_region",
+    ),
+    BadRequest(
+        "csv_long_digit_timestamp",
+        csv_body(with_fields(pickup_at="9" * 5_000)),  # int() refuses 4,301 digits and more
+        CSV,
+        400,
+        "invalid_timestamp",
+        "loads[0].pickup_at",
+        "got '9999999999999999999999999999999999999999'... (5000 characters)",
+    ),
+    BadRequest(
+        "csv_nul_byte",
+        csv_body(VALID_LOAD, with_fields(equipment_type="ree\0fer")),
+        CSV,
+        400,
+        "malformed_csv",
+        None,
+        "line 2 holds a NUL byte",
+    ),
+    BadRequest(
+        "csv_stray_quote",
+        csv_body(VALID_LOAD).replace(b"DE-80", b'"DE"-80'),
+        CSV,
+        400,
+        "malformed_csv",
+        None,
+        "line 1: ',' expected after '\"'",
+    ),
+    BadRequest(
+        "csv_quote_across_lines",
+        (
+            csv_line(VALID_LOAD).replace("reefer", '"reefer')
+            + "\n"
+            + csv_line(VALID_LOAD).replace("reefer", 'reefer"')
+            + "\n"
+        ).encode(),
+        CSV,
+        400,
+        "malformed_csv",
+        None,
+        "line 1 has a quoted value that runs past the end of the line",
+    ),
+    BadRequest(
+        "csv_quote_never_closed",
+        csv_body(VALID_LOAD, VALID_LOAD).replace(b"reefer", b'"reefer', 1),
+        CSV,
+        400,
+        "malformed_csv",
+        None,
+        "line 1: unexpected end of data",
+    ),
+    BadRequest(
+        "csv_unclosed_quote_on_the_last_line",
+        csv_body(VALID_LOAD).rstrip(b"\n") + b',"',
+        CSV,
+        400,
+        "malformed_csv",
+        None,
+        "line 1: unexpected end of data",
+    ),
+    BadRequest(
+        "csv_not_utf8_on_a_later_line",
+        csv_body(VALID_LOAD).replace(b"\n", b"\r\n")
+        + csv_body(VALID_LOAD).replace(b"DE-80", b"DE-\xff0"),
+        CSV,
+        400,
+        "malformed_csv",
+        None,
+        "line 2: the body is not UTF-8",
+    ),
+    BadRequest(
+        "csv_bare_cr_wrong_column_count",
+        csv_body(VALID_LOAD).replace(b"\n", b"\r") + b"DE,DE-80\r",
+        CSV,
+        400,
+        "malformed_csv",
+        None,
+        "line 2 has 2 values",
+    ),
 )
 
 
@@ -573,6 +815,125 @@ def test_csv_skips_blank_lines_and_accepts_quoted_cells() -> None:
     line = csv_line(VALID_LOAD).replace("DE-80", '"DE-80"')
     parsed = parse(f"\n{line}\r\n\n".encode(), CSV)
     assert parsed.loads == [PARSED_LOAD]
+
+
+@pytest.mark.parametrize(
+    "ending",
+    ["\n", "\r\n", "\r", "mixed"],
+    ids=["lf", "crlf", "lone_cr", "mixed"],
+)
+def test_csv_lines_end_with_lf_crlf_or_a_lone_cr(ending: str) -> None:
+    endings = ["\r", "\r\n", "\n"] if ending == "mixed" else [ending] * 3
+    second = with_fields(weight_kg=800.0)
+    lines = [csv_line(VALID_LOAD), "", csv_line(second)]
+    body = "".join(line + end for line, end in zip(lines, endings, strict=True)).encode()
+    parsed = parse(body, CSV)
+    assert parsed.loads == [PARSED_LOAD, {**PARSED_LOAD, "weight_kg": 800.0}]
+
+
+def test_csv_error_line_numbers_count_lone_cr_as_a_line_break() -> None:
+    body = (csv_line(VALID_LOAD) + "\r\r" + csv_line(with_fields(hazmat="maybe"))).encode()
+    with pytest.raises(RequestError) as caught:
+        parse(body, CSV)
+    assert caught.value.field == "line 3: hazmat"
+
+
+def test_json_duplicate_keys_keep_the_last_value() -> None:
+    # RFC 8259 leaves duplicates to the parser; orjson, JSON.parse and Python's json keep the last.
+    body = json_body(VALID_LOAD).replace(
+        b'"weight_kg":12000.0', b'"weight_kg":1.0,"weight_kg":800.0'
+    )
+    assert parse(body).loads == [{**PARSED_LOAD, "weight_kg": 800.0}]
+
+
+@pytest.mark.parametrize(
+    ("load_id", "echoed"),
+    [
+        ("L-\u200f1\u202e", "L-\u200f1\u202e"),  # right-to-left marks are a client's business
+        ("\U0001f69a", "\U0001f69a"),
+        ("", ""),
+        (1.5, "1.5"),
+        (2**64 - 1, str(2**64 - 1)),
+        ("L" * MAX_FIELD_CHARS, "L" * MAX_FIELD_CHARS),
+    ],
+)
+def test_load_ids_are_echoed_as_strings(load_id: Any, echoed: str) -> None:
+    assert parse(json_body(with_fields(load_id=load_id))).load_ids == [echoed]
+
+
+def test_escaped_surrogate_pairs_are_characters() -> None:
+    body = json_body(with_fields(load_id="x")).replace(b'"x"', b'"\\ud83d\\ude9a"')
+    assert parse(body).load_ids == ["\U0001f69a"]
+
+
+def test_shipper_id_is_ignored_whatever_it_holds() -> None:
+    body = with_raw("shipper_id", nested(1000))
+    assert parse(body).loads == [PARSED_LOAD]
+
+
+class Unprintable(list[int]):
+    """A list that fails the test if an error message formats it."""
+
+    def __repr__(self) -> str:
+        raise AssertionError("the error message called repr on the value")
+
+
+class UnprintableMapping(dict[str, int]):
+    def __repr__(self) -> str:
+        raise AssertionError("the error message called repr on the value")
+
+
+def deep_python_list(depth: int) -> list[Any]:
+    value: list[Any] = []
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+@pytest.mark.parametrize(
+    ("value", "described"),
+    [
+        (Unprintable(range(1_500_000)), "a list of 1500000 items"),
+        (UnprintableMapping(a=1, b=2, c=3), "an object with 3 keys"),
+        (deep_python_list(100_000), "a list of 1 item"),
+        (2**100_000, "an integer of 100001 bits"),
+        (1.5, "float 1.5"),
+        (False, "bool False"),
+    ],
+    ids=["long_list", "object", "deep_list", "huge_int", "float", "bool"],
+)
+def test_error_messages_describe_values_without_walking_them(value: Any, described: str) -> None:
+    with pytest.raises(RequestError) as caught:
+        parse_load(with_fields(equipment_type=value), 0, NOW_MS)
+    assert caught.value.message == f"equipment_type must be a non-empty string, got {described}"
+
+
+def test_error_messages_cut_long_strings_before_formatting_them() -> None:
+    with pytest.raises(RequestError) as caught:
+        parse_load(with_fields(weight_kg="x" * 1_000_000), 0, NOW_MS)
+    assert caught.value.message == (
+        "weight_kg must be a number, got str 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx'... "
+        "(1000000 characters)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "code"), [("weight_kg", "not_finite"), ("pickup_at", "invalid_timestamp")]
+)
+def test_an_integer_beyond_a_float_is_refused(name: str, code: str) -> None:
+    # orjson stops at 64 bits; parse_load's Python callers may pass any int.
+    with pytest.raises(RequestError) as caught:
+        parse_load(with_fields(**{name: 2**100_000}), 0, NOW_MS)
+    assert (caught.value.code, caught.value.field) == (code, f"loads[0].{name}")
+    assert len(caught.value.message) < 200
+
+
+@pytest.mark.parametrize("case", BAD_REQUESTS, ids=[case.name for case in BAD_REQUESTS])
+def test_error_messages_are_short_whatever_the_body(case: BadRequest) -> None:
+    with pytest.raises(RequestError) as caught:
+        parse(case.body, case.content_type)
+    assert len(caught.value.message) < 1_000
+    assert len(caught.value.field or "") < 100
 
 
 @pytest.mark.parametrize(
