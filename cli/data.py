@@ -12,7 +12,7 @@ from cli.errors import UsageError
 from local.market_data import DEMO_SEED
 from market.generator import MarketConfig, generate
 from processing.arguments import date, float_within, int_at_least, output_directory
-from processing.lake import GlueTarget, write_partitions
+from processing.lake import GlueTarget, split_s3_uri, write_partitions
 
 
 def cmd_data_generate(args: argparse.Namespace) -> int:
@@ -54,9 +54,10 @@ def cmd_data_generate(args: argparse.Namespace) -> int:
 def lake_destination(value: str) -> str:
     """An ``s3://bucket/prefix`` URI, or a local directory that is not in a file's way."""
     if value.startswith("s3://"):
-        bucket = value.removeprefix("s3://").partition("/")[0]
-        if not bucket:
-            raise argparse.ArgumentTypeError(f"{value!r} names no bucket (s3://bucket/prefix)")
+        try:
+            split_s3_uri(value)
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(f"{error} (s3://bucket/prefix)") from None
         return value
     output_directory(value)
     return value

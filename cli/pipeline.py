@@ -34,9 +34,10 @@ def checked_overrides(args: argparse.Namespace) -> dict[str, str]:
 
 def cmd_pipeline_definition(args: argparse.Namespace) -> int:
     """Print or write the pipeline definition JSON, built offline."""
+    config = pipeline_config_from(args)  # checked before the SDK is even imported
     from pipelines.definition import definition_json
 
-    text = definition_json(pipeline_config_from(args))
+    text = definition_json(config)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(text + "\n")
@@ -48,10 +49,10 @@ def cmd_pipeline_definition(args: argparse.Namespace) -> int:
 
 def cmd_pipeline_upsert(args: argparse.Namespace) -> int:
     """Create or update the pipeline in SageMaker."""
+    config = pipeline_config_from(args)  # checked before the SDK is even imported
     from ops.pipelines import upsert_pipeline
     from pipelines.definition import definition_json
 
-    config = pipeline_config_from(args)
     arn = upsert_pipeline(
         sagemaker_client(args), config.pipeline_name, definition_json(config), config.role_arn
     )

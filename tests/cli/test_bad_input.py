@@ -41,6 +41,7 @@ def no_aws(monkeypatch: pytest.MonkeyPatch) -> None:
     [
         (["data", "generate", "--out", "{tmp}/a-file"], "--out"),
         (["data", "generate", "--out", "{tmp}/a-file/below"], "--out"),
+        (["data", "generate", "--out", "s3:///no-bucket"], "S3 URI has no bucket"),
         (["quote", "--endpoint-name", "e", "--file", "{tmp}/a-directory"], "--file"),
         (["quote", "--endpoint-name", "e", "--file", "{tmp}/missing.json"], "--file"),
         (["quote", "--endpoint-name", "e", "--file", "{tmp}/latin1.json"], "--file"),
