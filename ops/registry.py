@@ -9,8 +9,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from ops.errors import OperationError
+from processing.contracts import MODEL_APPROVAL_STATUSES
 
-APPROVAL_STATUSES = ("Approved", "Rejected", "PendingManualApproval")
+APPROVAL_STATUSES = MODEL_APPROVAL_STATUSES
 
 
 @dataclass(frozen=True)

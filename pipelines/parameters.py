@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from pipelines.sdk_offline import sdk_imports
 from processing.arguments import float_within, int_within, optional_date, split_days, window_days
+from processing.contracts import MODEL_APPROVAL_STATUSES
 from processing.window import MAX_WINDOW_DAYS
 
 with sdk_imports():
@@ -70,8 +71,6 @@ PARAMETERS: tuple[Parameter, ...] = (
 )
 PARAMETER_NAMES: tuple[str, ...] = tuple(parameter.name for parameter in PARAMETERS)
 
-# What UpdateModelPackage accepts as ModelApprovalStatus (the Register step passes it on).
-MODEL_APPROVAL_STATUSES = ("PendingManualApproval", "Approved", "Rejected")
 INSTANCE_TYPE = re.compile(r"ml\.[a-z0-9]+\.[a-z0-9]+")
 # SageMaker's default quota per job; prepare shards the window across instances.
 MAX_INSTANCE_COUNT = 100

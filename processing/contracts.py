@@ -18,6 +18,9 @@ CONTENT_TYPES = (JSON_CONTENT_TYPE, CSV_CONTENT_TYPE)
 # InvokeEndpoint's request and response payload limit.
 MAX_PAYLOAD_BYTES = 6 * 1024 * 1024
 
+# The model registry's approval states (SageMaker's ModelApprovalStatus).
+MODEL_APPROVAL_STATUSES = ("PendingManualApproval", "Approved", "Rejected")
+
 # -- step inputs, outputs and channels -------------------------------------------------------------
 SPLITS = ("train", "validation", "test")
 # Prepare's outputs, each a ProcessingOutput of the same name.

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from cli import main as cli
-from pipelines.parameters import MODEL_APPROVAL_STATUSES, PARAMETER_NAMES, check_overrides
+from pipelines.parameters import PARAMETER_NAMES, check_overrides
+from processing.contracts import MODEL_APPROVAL_STATUSES
 
 # Created by the fixture below: a file, a directory, and a file that is not UTF-8.
 FILE, DIRECTORY, NOT_UTF8 = "a-file", "a-directory", "latin1.json"
@@ -132,8 +133,5 @@ def test_every_declared_parameter_has_a_check_and_its_default_passes() -> None:
 def test_the_approval_statuses_are_the_apis() -> None:
     import botocore.session
 
-    from ops.registry import APPROVAL_STATUSES
-
     model = botocore.session.get_session().get_service_model("sagemaker")
     assert set(MODEL_APPROVAL_STATUSES) == set(model.shape_for("ModelApprovalStatus").enum)
-    assert set(MODEL_APPROVAL_STATUSES) == set(APPROVAL_STATUSES)
