@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from stages.names import DEFAULT_REGION, ResourceNames
+from stages.serving import BusinessHours, ServingConfig
 
 # The scheduled training window: at least a day, at most ten years of loads.
 MIN_TRAINING_WINDOW_DAYS = 1
@@ -35,6 +36,10 @@ class StageConfig:
     training_window_days: int = 365
     # When the weekly retraining starts (EventBridge cron, UTC).
     retrain_schedule: str = "cron(0 3 ? * MON *)"
+    # The real-time endpoint; None: the stage has none (dev unless asked for).
+    serving: ServingConfig | None = None
+    # A stage that deploys only packages promoted from another stage's group (prod: staging).
+    promote_from: str | None = None
 
     def __post_init__(self) -> None:
         if self.capture_retention_days < 1 or self.noncurrent_version_days < 1:
@@ -46,6 +51,8 @@ class StageConfig:
                 f"{self.stage}: training_window_days must be between {MIN_TRAINING_WINDOW_DAYS} "
                 f"and {MAX_TRAINING_WINDOW_DAYS}, got {self.training_window_days!r}"
             )
+        if self.promote_from is not None and self.promote_from == self.stage:
+            raise ValueError(f"{self.stage}: promote_from must name another stage")
 
     @property
     def names(self) -> ResourceNames:
@@ -63,6 +70,8 @@ def stage_configs(account: str, region: str = DEFAULT_REGION) -> dict[str, Stage
             region=region,
             capture_retention_days=60,
             prepare_instance_count=2,
+            # Every update at once, then a bake on the rollback alarms; one instance at night.
+            serving=ServingConfig(traffic_routing="ALL_AT_ONCE", bake_seconds=300),
         ),
         "prod": StageConfig(
             stage="prod",
@@ -74,5 +83,21 @@ def stage_configs(account: str, region: str = DEFAULT_REGION) -> dict[str, Stage
             prepare_instance_count=3,
             processing_instance_type="ml.m5.2xlarge",
             training_instance_type="ml.m5.4xlarge",
+            # A canary of 10% on at least 3 instances (AWS: fewer make no meaningful canary).
+            serving=ServingConfig(
+                instance_type="ml.c5.xlarge",
+                allowed_instance_types=("ml.c5.xlarge", "ml.c5.2xlarge", "ml.m5.xlarge"),
+                initial_instance_count=3,
+                min_instances=3,
+                max_instances=12,
+                traffic_routing="CANARY",
+                canary_percent=10,
+                bake_seconds=600,
+                termination_wait_seconds=300,
+                scale_in_outside_business_hours=False,
+                capture_sampling_percent=20,
+                business_hours=BusinessHours(start_hour=5, end_hour=21),
+            ),
+            promote_from="staging",
         ),
     }

@@ -124,12 +124,43 @@ class ResourceNames:
             "pipeline_failed": f"{self.prefix}-{self.stage}-pipeline-failed",
             "model_approved": f"{self.prefix}-{self.stage}-model-approved",
             "retraining": f"{self.prefix}-{self.stage}-retraining",
+            "deploy_on_approval": f"{self.prefix}-{self.stage}-deploy-approved",
         }
 
     @property
     def endpoint(self) -> str:
         """The stage's real-time endpoint (in local mode: the local endpoint's name)."""
         return f"{self.prefix}-{self.stage}"
+
+    @property
+    def alarm_prefix(self) -> str:
+        """The endpoint's CloudWatch alarms start with this."""
+        return f"{self.prefix}-{self.stage}-endpoint"
+
+    @property
+    def composite_alarm(self) -> str:
+        """The endpoint's one health alarm over all the others."""
+        return f"{self.alarm_prefix}-health"
+
+    @property
+    def dashboard(self) -> str:
+        """The serving dashboard."""
+        return f"{self.prefix}-{self.stage}-serving"
+
+    @property
+    def deployer_project(self) -> str:
+        """The CodeBuild project that runs ``freight deploy`` for the stage."""
+        return f"{self.prefix}-{self.stage}-deployer"
+
+    @property
+    def endpoint_role(self) -> str:
+        """The execution role of the endpoint's model (reads the model data, the image)."""
+        return f"{self.prefix}-{self.stage}-endpoint"
+
+    @property
+    def capture_uri(self) -> str:
+        """Endpoint data capture: SageMaker adds ``<endpoint>/<variant>/yyyy/mm/dd/hh/``."""
+        return f"s3://{self.monitoring_bucket}/capture"
 
     def sagemaker_role_arn(self, account: str) -> str:
         """The execution role's ARN in ``account``."""
