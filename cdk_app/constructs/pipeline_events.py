@@ -11,19 +11,16 @@ from cdk_app.constructs.event_rules import checked_rule_name
 from cdk_app.constructs.model_registry import ModelRegistry
 from cdk_app.constructs.notifications import Notifications
 from cdk_app.constructs.training_pipeline import TrainingPipeline
+from stages.events import PIPELINE_STATUS_CHANGE, SAGEMAKER_SOURCE, approval_pattern
 from stages.names import ResourceNames
-
-SAGEMAKER_SOURCE = "aws.sagemaker"
-PIPELINE_STATUS_CHANGE = "SageMaker Model Building Pipeline Execution Status Change"
-MODEL_PACKAGE_STATE_CHANGE = "SageMaker Model Package State Change"
 
 
 class PipelineEvents(Construct):
     """A failed execution of ``pipeline`` and an approved package of ``registry``, announced.
 
     The rules are named (stages.names) so that the topic and its key can
-    name them in their policies. The deployment target of approvals (the staging endpoint)
-    comes with the endpoint stack; until then the approval is only announced.
+    name them in their policies. The serving stack's deployer reacts to the same approval
+    pattern (stages.events).
     """
 
     def __init__(
@@ -40,16 +37,14 @@ class PipelineEvents(Construct):
         self.failure_rule = self._announce(
             notifications, "PipelineFailed", names.rules()["pipeline_failed"],
             description="A pipeline execution failed",
-            detail_type=PIPELINE_STATUS_CHANGE,
-            detail={"currentPipelineExecutionStatus": ["Failed"],
-                    "pipelineArn": [pipeline.pipeline_arn]},
+            pattern={"source": [SAGEMAKER_SOURCE], "detail-type": [PIPELINE_STATUS_CHANGE],
+                     "detail": {"currentPipelineExecutionStatus": ["Failed"],
+                                "pipelineArn": [pipeline.pipeline_arn]}},
         )  # fmt: skip
         self.approval_rule = self._announce(
             notifications, "ModelApproved", names.rules()["model_approved"],
             description="A model package of our group was approved",
-            detail_type=MODEL_PACKAGE_STATE_CHANGE,
-            detail={"ModelPackageGroupName": [registry.group_name],
-                    "ModelApprovalStatus": ["Approved"]},
+            pattern=approval_pattern(registry.group_name),
         )  # fmt: skip
 
     def _announce(
@@ -59,15 +54,13 @@ class PipelineEvents(Construct):
         name: str,
         *,
         description: str,
-        detail_type: str,
-        detail: dict[str, Any],
+        pattern: dict[str, Any],
     ) -> events.CfnRule:
         # An L1 rule with the topic as a plain target: targets.SnsTopic would add a topic-policy
         # statement for EventBridge without any condition.
         rule = events.CfnRule(
             self, id_, name=checked_rule_name(name), description=description, state="ENABLED",
-            event_pattern={"source": [SAGEMAKER_SOURCE], "detail-type": [detail_type],
-                           "detail": detail},
+            event_pattern=pattern,
             targets=[events.CfnRule.TargetProperty(
                 arn=notifications.topic.topic_arn, id="notifications")],
         )  # fmt: skip
