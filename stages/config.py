@@ -54,6 +54,15 @@ class StageConfig:
         if self.promote_from is not None and self.promote_from == self.stage:
             raise ValueError(f"{self.stage}: promote_from must name another stage")
 
+    def require_serving(self) -> ServingConfig:
+        """The stage's endpoint settings; ValueError when the stage has no endpoint."""
+        if self.serving is None:
+            raise ValueError(
+                f"stage {self.stage} has no endpoint (its StageConfig.serving is None); "
+                "staging and prod have one"
+            )
+        return self.serving
+
     @property
     def names(self) -> ResourceNames:
         """Every resource name of the stage."""

@@ -22,8 +22,7 @@ REGION = "eu-central-1"
 ROLE = "arn:aws:iam::123456789012:role/freight-pricing-staging-endpoint"
 IMAGE = "123456789012.dkr.ecr.eu-central-1.amazonaws.com/freight:1"
 STAGING = ResourceNames(stage="staging")
-SERVING = stage_configs("123456789012")["staging"].serving
-assert SERVING is not None
+SERVING = stage_configs("123456789012")["staging"].require_serving()
 CAPTURE = {
     "EnableCapture": True,
     "InitialSamplingPercentage": 100,
