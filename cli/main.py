@@ -6,11 +6,11 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from cli import data, demo, models, pipeline, serving
+from cli import data, demo, deploy, models, pipeline, serving
 from cli.errors import UsageError
 
 # In the order ``freight --help`` lists them.
-COMMAND_GROUPS = (data, demo, serving, pipeline, models)
+COMMAND_GROUPS = (data, demo, serving, pipeline, models, deploy)
 USAGE_EXIT_CODE = 2
 SERVICE_EXIT_CODE = 1
 

@@ -1,0 +1,158 @@
+"""``freight deploy``: an Approved package onto a stage's endpoint, or promoted to prod.
+
+AWS stages: the release is resolved with boto3 and handed to ``cdk deploy`` as context, so the
+serving stack (and CloudFormation's blue/green update) does the deployment and synth calls no
+AWS API. ``--local``: the same resolution against the embedded AWS, then the SageMaker API
+requests against the local hosting service (see ``cli.deploy_local``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from cli.arguments import Commands, progress, region, sagemaker_string
+from cli.errors import UsageError
+
+if TYPE_CHECKING:
+    from stages.config import StageConfig
+
+# Where `cdk deploy` runs: the repository root (cdk.json lives there).
+APP_ROOT = Path(__file__).resolve().parent.parent
+DEPLOYABLE_STAGES = ("dev", "staging", "prod")
+PLACEHOLDER_ACCOUNT = "000000000000"
+
+
+def serving_stack(stage: str) -> str:
+    """The serving stack's id (as cdk_app.app names it)."""
+    return f"FreightPricing-{stage}-Serving"
+
+
+def checked_stage(args: argparse.Namespace) -> StageConfig:
+    """The stage's configuration, once the flags fit it (before any AWS client exists)."""
+    from stages.config import stage_configs
+
+    # What a stage serves and how does not depend on the account; names are compared below.
+    config = stage_configs(PLACEHOLDER_ACCOUNT)[args.stage]
+    try:
+        serving = config.require_serving()
+    except ValueError as error:
+        raise UsageError(f"--stage: {error}") from None
+    if config.promote_from and not args.promote:
+        raise UsageError(
+            f"--stage {args.stage} is deployed only by promotion: freight deploy --stage "
+            f"{args.stage} --promote (what {config.promote_from} serves, once healthy there)"
+        )
+    if args.promote and not config.promote_from:
+        raise UsageError(f"--promote: stage {args.stage} does not promote from another stage")
+    if args.instance_type:
+        try:
+            serving.check_instance_type(args.instance_type)
+        except ValueError as error:
+            raise UsageError(f"--instance-type: {error}") from None
+    return config
+
+
+def cmd_deploy(args: argparse.Namespace) -> int:
+    """Resolve the release, check it may go to the stage, and run ``cdk deploy``."""
+    import boto3
+
+    from ops.deploy import (
+        cdk_context,
+        cdk_deploy_command,
+        check_not_busy,
+        check_promotable,
+        record_promotion,
+        resolve_release,
+        served_package,
+    )
+    from ops.errors import OperationError
+    from stages.names import ResourceNames
+
+    config = checked_stage(args)
+    session = boto3.Session(region_name=args.region)
+    sagemaker = session.client("sagemaker")
+    names = config.names
+    source = ResourceNames(stage=config.promote_from) if config.promote_from else names
+    package = args.package
+    if args.promote and package == "latest":
+        # Promotion takes what the source stage serves, not the newest approval.
+        endpoint = check_not_busy(sagemaker, source.endpoint)
+        if endpoint is None:
+            raise OperationError(f"{config.promote_from} endpoint {source.endpoint} does not exist")
+        package = served_package(sagemaker, endpoint) or "latest"
+    release = resolve_release(sagemaker, source.model_package_group, package)
+    check_not_busy(sagemaker, names.endpoint)
+    health = None
+    if args.promote:
+        health = check_promotable(sagemaker, session.client("cloudwatch"), release, source)
+    command = cdk_deploy_command(
+        serving_stack(args.stage), cdk_context(args.stage, release, args.instance_type)
+    )
+    summary: dict[str, Any] = {
+        "stage": args.stage,
+        "endpoint": names.endpoint,
+        "model_package_arn": release.package_arn,
+        "model_version": release.version,
+        "baseline_statistics": release.baseline_statistics,
+        "baseline_constraints": release.baseline_constraints,
+        "command": command,
+    }
+    if args.dry_run:
+        print(json.dumps({**summary, "dry_run": True}, indent=2))
+        return 0
+    progress(f"deploying model version {release.version} to {names.endpoint}: "
+             f"{' '.join(command)}")  # fmt: skip
+    completed = subprocess.run(command, cwd=APP_ROOT, check=False)
+    if completed.returncode != 0:
+        raise OperationError(f"cdk deploy exited with {completed.returncode}; nothing recorded")
+    if health is not None:
+        who = session.client("sts").get_caller_identity()["Arn"]
+        summary["promotion"] = record_promotion(
+            sagemaker, release, promoted_by=who, staging_endpoint=health.endpoint_name
+        )
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
+def package_choice(value: str) -> str:
+    """``latest``, a version number, or a model package ARN."""
+    if value == "latest" or (value.isascii() and value.isdigit() and int(value) >= 1):
+        return value
+    if value.startswith("arn:"):
+        return sagemaker_string("ModelPackageArn")(value)
+    raise argparse.ArgumentTypeError(
+        f"{value!r} is neither 'latest', a version number nor a model package ARN"
+    )
+
+
+def register(commands: Commands) -> None:
+    """Add ``freight deploy``."""
+    deploy = commands.add_parser(
+        "deploy",
+        help="deploy an Approved model package to a stage's endpoint (or promote to prod)",
+        description=sys.modules[__name__].__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    deploy.add_argument("--stage", choices=DEPLOYABLE_STAGES, default="staging")
+    deploy.add_argument(
+        "--package", type=package_choice, default="latest",
+        help="'latest' Approved (default), a version number, or a model package ARN",
+    )  # fmt: skip
+    deploy.add_argument(
+        "--promote", action="store_true",
+        help="prod: deploy what staging serves, if Approved and healthy there; recorded on it",
+    )  # fmt: skip
+    deploy.add_argument(
+        "--instance-type",
+        help="override the stage's instance type (one the stage allows)",
+    )  # fmt: skip
+    deploy.add_argument("--region", type=region, help="AWS region (default: boto3's)")
+    deploy.add_argument(
+        "--dry-run", action="store_true", help="resolve and check, print the cdk command only"
+    )
+    deploy.set_defaults(handler=cmd_deploy)
