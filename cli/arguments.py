@@ -168,3 +168,10 @@ def sagemaker_client(args: argparse.Namespace) -> Any:
 
     # AWS_ENDPOINT_URL, when set, points boto3 at the embedded AWS of local mode.
     return boto3.Session(region_name=args.region).client("sagemaker")
+
+
+def events_client(args: argparse.Namespace) -> Any:
+    """An EventBridge client in ``--region``, like :func:`sagemaker_client`."""
+    import boto3
+
+    return boto3.Session(region_name=args.region).client("events")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from cli.arguments import Commands, add_stage, sagemaker_client, sagemaker_string
+from cli.arguments import Commands, add_stage, events_client, sagemaker_client, sagemaker_string
 
 # Subcommand -> the approval status it sets.
 APPROVAL_COMMANDS = (("approve", "Approved"), ("reject", "Rejected"))
@@ -30,7 +30,10 @@ def cmd_models_set_status(args: argparse.Namespace) -> int:
     client = sagemaker_client(args)
     group = ResourceNames(stage=args.stage).model_package_group
     arn = resolve_package(client, group, args.version)
-    set_approval(client, arn, args.status, args.description or "")
+    # SageMaker announces the change itself; the embedded AWS of the local stage does not, so
+    # the event its deployer waits for is put here.
+    events = events_client(args) if args.stage == "local" else None
+    set_approval(client, arn, args.status, args.description or "", events=events)
     print(json.dumps({"model_package_arn": arn, "approval_status": args.status}))
     return 0
 

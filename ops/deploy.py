@@ -34,8 +34,8 @@ PACKAGE_ARN = re.compile(
 )
 # Keys the promotion writes into the package's customer metadata.
 PROMOTED_BY, PROMOTED_AT, PROMOTED_FROM = "promoted_by", "promoted_at", "promoted_from_endpoint"
-# The CDK CLI that `freight deploy` runs for AWS stages (node's npx fetches this version).
-CDK_CLI = ("npx", "--yes", "aws-cdk@2.1148.0")
+# The CDK CLI that `freight deploy` runs for AWS stages: the one package.json pins (`npm ci`).
+CDK_CLI = ("npx", "--no-install", "cdk")
 
 
 @dataclass(frozen=True)
