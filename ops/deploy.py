@@ -312,7 +312,7 @@ class ApiDeployment:
 
     endpoint_name: str
     endpoint_config_name: str
-    action: str  # "created" or "updated"
+    action: str  # "created", "updated" or "unchanged"
     update_request: dict[str, Any] | None
 
 
@@ -329,9 +329,8 @@ def deploy_with_api(
         )
         return ApiDeployment(endpoint_name, requests.endpoint_config_name, "created", None)
     if existing["EndpointConfigName"] == requests.endpoint_config_name:
-        raise OperationError(
-            f"endpoint {endpoint_name} already serves {requests.endpoint_config_name}"
-        )
+        # The same release again (a repeated event, a second run): nothing to do.
+        return ApiDeployment(endpoint_name, requests.endpoint_config_name, "unchanged", None)
     update = requests.update_endpoint(endpoint_name, serving)
     sagemaker.update_endpoint(**update)
     return ApiDeployment(endpoint_name, requests.endpoint_config_name, "updated", update)

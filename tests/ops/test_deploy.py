@@ -124,8 +124,8 @@ def test_api_deploy_creates_then_refuses_while_updating(
     # The same release again: same content-derived names, and nothing to update.
     again = deploy.endpoint_requests(release, SERVING, STAGING, role_arn=ROLE, capture=CAPTURE)
     assert again == requests
-    with pytest.raises(OperationError, match="already serves"):
-        deploy.deploy_with_api(sagemaker, again, STAGING.endpoint, SERVING)
+    unchanged = deploy.deploy_with_api(sagemaker, again, STAGING.endpoint, SERVING)
+    assert unchanged.action == "unchanged"
 
     class Updating:
         def describe_endpoint(self, **_: Any) -> dict[str, str]:
