@@ -22,7 +22,14 @@ from botocore.exceptions import ClientError
 from ops.errors import OperationError
 from ops.registry import resolve_package, update_package
 from stages.names import ResourceNames
-from stages.serving import VARIANT_NAME, ServingConfig, deployment_config, endpoint_alarms
+from stages.serving import (
+    ENV_MODEL_PACKAGE_ARN,
+    ENV_MODEL_VERSION,
+    VARIANT_NAME,
+    ServingConfig,
+    deployment_config,
+    endpoint_alarms,
+)
 from stages.serving import rollback_alarms as rollback_specs
 
 APPROVED = "Approved"
@@ -278,8 +285,8 @@ def endpoint_requests(
         "PrimaryContainer": {
             "ModelPackageName": release.package_arn,
             "Environment": {
-                "FREIGHT_MODEL_PACKAGE_ARN": release.package_arn,
-                "FREIGHT_MODEL_VERSION": str(release.version),
+                ENV_MODEL_PACKAGE_ARN: release.package_arn,
+                ENV_MODEL_VERSION: str(release.version),
             },
         },
         "Tags": [

@@ -33,6 +33,9 @@ COMPARISONS = (
     "LessThanOrEqualToThreshold",
 )
 MISSING_DATA = ("breaching", "notBreaching", "ignore", "missing")
+# The model's container environment: which registered package (and version) it serves.
+ENV_MODEL_PACKAGE_ARN = "FREIGHT_MODEL_PACKAGE_ARN"
+ENV_MODEL_VERSION = "FREIGHT_MODEL_VERSION"
 
 
 @dataclass(frozen=True)
@@ -145,8 +148,8 @@ class ServingConfig:
 def deployment_config(serving: ServingConfig, rollback_alarms: list[str]) -> dict[str, Any]:
     """The endpoint's DeploymentConfig, as UpdateEndpoint takes it.
 
-    CloudFormation's ``AWS::SageMaker::Endpoint`` takes the same structure, except that the
-    rollback key is called ``AutoRollbackConfig`` there (see :func:`cloudformation_deployment`).
+    CloudFormation's ``AWS::SageMaker::Endpoint`` takes the same structure and keys (its schema
+    calls the rollback *type* ``AutoRollbackConfig``, the key is ``AutoRollbackConfiguration``).
     """
     routing: dict[str, Any] = {
         "Type": serving.traffic_routing,
@@ -163,13 +166,6 @@ def deployment_config(serving: ServingConfig, rollback_alarms: list[str]) -> dic
         },
         "AutoRollbackConfiguration": {"Alarms": [{"AlarmName": name} for name in rollback_alarms]},
     }
-
-
-def cloudformation_deployment(config: dict[str, Any]) -> dict[str, Any]:
-    """:func:`deployment_config` in CloudFormation's spelling."""
-    renamed = dict(config)
-    renamed["AutoRollbackConfig"] = renamed.pop("AutoRollbackConfiguration")
-    return renamed
 
 
 def data_capture_config(

@@ -12,8 +12,9 @@ from constructs import Construct
 
 from cdk_app.constructs.event_rules import EVENTS_SERVICE, rule_arn, source_conditions
 
-# What EventBridge needs of the key to publish to an encrypted topic.
+# What EventBridge (and CloudWatch) need of the key to publish to an encrypted topic.
 PUBLISHER_KEY_ACTIONS = ("kms:GenerateDataKey*", "kms:Decrypt")
+CLOUDWATCH_SERVICE = "cloudwatch.amazonaws.com"
 
 
 class Notifications(Construct):
@@ -41,6 +42,8 @@ class Notifications(Construct):
         self._publisher_arns: list[str] = []
         self._topic_statement: iam.PolicyStatement | None = None
         self._key_statement: iam.PolicyStatement | None = None
+        self._alarm_arns: list[str] = []
+        self._alarm_statements: tuple[iam.PolicyStatement, iam.PolicyStatement] | None = None
 
     @property
     def publisher_arns(self) -> tuple[str, ...]:
@@ -72,3 +75,40 @@ class Notifications(Construct):
         for statement in (self._topic_statement, self._key_statement):
             # Conditions merge per operator: each new list replaces the previous one.
             statement.add_conditions(conditions)
+
+    @property
+    def alarm_arns(self) -> tuple[str, ...]:
+        """The alarm ARN patterns allowed to publish, in the order they were allowed."""
+        return tuple(self._alarm_arns)
+
+    def allow_alarms_to_publish(self, alarm_name_prefix: str) -> None:
+        """Let this account's CloudWatch alarms named ``alarm_name_prefix...`` publish here.
+
+        The same guard as for rules: CloudWatch may publish and use the key only on behalf of
+        those alarms (``aws:SourceArn``, a pattern) of our account (``aws:SourceAccount``).
+        """
+        stack = Stack.of(self)
+        arn = f"arn:aws:cloudwatch:{stack.region}:{stack.account}:alarm:{alarm_name_prefix}*"
+        if arn in self._alarm_arns:
+            return
+        self._alarm_arns.append(arn)
+        if self._alarm_statements is None:
+            principal = iam.ServicePrincipal(CLOUDWATCH_SERVICE)
+            self._alarm_statements = (
+                iam.PolicyStatement(
+                    sid="CloudWatchAlarmsPublish", principals=[principal],
+                    actions=["sns:Publish"], resources=[self.topic.topic_arn],
+                ),
+                iam.PolicyStatement(
+                    sid="CloudWatchAlarmsEncrypt", principals=[principal],
+                    actions=list(PUBLISHER_KEY_ACTIONS),
+                    resources=["*"],  # in a key policy: this key
+                ),
+            )  # fmt: skip
+            self.topic.add_to_resource_policy(self._alarm_statements[0])
+            self.key.add_to_resource_policy(self._alarm_statements[1])
+        for statement in self._alarm_statements:
+            statement.add_conditions(
+                {"ArnLike": {"aws:SourceArn": list(self._alarm_arns)},
+                 "StringEquals": {"aws:SourceAccount": stack.account}}
+            )  # fmt: skip

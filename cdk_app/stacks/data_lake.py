@@ -10,8 +10,14 @@ from constructs import Construct
 from cdk_app.constructs.lake_catalog import LakeCatalog
 from cdk_app.constructs.secure_bucket import SecureBucket
 from stages.config import StageConfig
+from stages.names import ResourceNames
 
 ACCESS_LOG_RETENTION_DAYS = 365
+
+
+def lake_key_alias(names: ResourceNames) -> str:
+    """The alias of a stage's lake key: how other stages' policies name it."""
+    return f"alias/{names.prefix}-{names.stage}-lake"
 
 
 class DataLakeStack(Stack):
@@ -24,7 +30,7 @@ class DataLakeStack(Stack):
         names = config.names
         self.key = kms.Key(
             self, "LakeKey", enable_key_rotation=True, removal_policy=RemovalPolicy.RETAIN,
-            alias=f"alias/{names.prefix}-{names.stage}-lake",
+            alias=lake_key_alias(names),
             description="Encrypts the freight pricing data lake and model artifacts",
         )  # fmt: skip
         # S3 server access logging cannot write to a KMS-encrypted bucket: S3-managed keys here.

@@ -13,12 +13,25 @@ from cdk_app.app import build_app
 
 ACCOUNT = "123456789012"
 CODE_VERSION = "abc123"
+PACKAGES = f"arn:aws:sagemaker:eu-central-1:{ACCOUNT}:model-package"
+# The packages the session's serving stacks deploy: prod serves one promoted from staging.
+STAGING_PACKAGE = f"{PACKAGES}/freight-pricing-staging/3"
+PROD_PACKAGE = f"{PACKAGES}/freight-pricing-staging/2"
+SESSION_CONTEXT = {
+    "account": ACCOUNT,
+    "code_version": CODE_VERSION,
+    "model_package_arn_staging": STAGING_PACKAGE,
+    "model_package_arn_prod": PROD_PACKAGE,
+}
 
 
 @pytest.fixture(scope="session")
 def assembly() -> cx_api.CloudAssembly:
-    """Every stack of every stage; synthesis raises ValidationFailed on a cdk-nag error."""
-    app = build_app(App(context={"account": ACCOUNT, "code_version": CODE_VERSION}))
+    """Every stack of every stage, the serving stacks with a package each.
+
+    Synthesis raises ValidationFailed on a cdk-nag error.
+    """
+    app = build_app(App(context=dict(SESSION_CONTEXT)))
     return app.synth()
 
 
@@ -35,3 +48,14 @@ def deployed_definition(ml_template: Template) -> dict[str, Any]:
     body = pipeline["Properties"]["PipelineDefinition"]["PipelineDefinitionBody"]
     parts = body["Fn::Join"][1] if isinstance(body, dict) else [body]
     return dict(json.loads("".join(p if isinstance(p, str) else "IMAGE" for p in parts)))
+
+
+@pytest.fixture(scope="session")
+def serving_templates(assembly: cx_api.CloudAssembly) -> dict[str, Template]:
+    """The serving stacks of staging and prod, by stage."""
+    return {
+        stage: Template.from_json(
+            assembly.get_stack_by_name(f"FreightPricing-{stage}-Serving").template
+        )
+        for stage in ("staging", "prod")
+    }

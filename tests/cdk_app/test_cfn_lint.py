@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 from aws_cdk import cx_api
-from cfnlint.api import ManualArgs, lint
+from cfnlint.api import ManualArgs, lint  # type: ignore[import-untyped]
 
 # Warnings we accept, by rule id, with the reason.
 ACCEPTED_WARNINGS = {
@@ -18,7 +18,7 @@ STACKS = [
     f"FreightPricing-{stage}-{kind}"
     for stage in ("dev", "staging", "prod")
     for kind in ("DataLake", "MlPipeline")
-]
+] + [f"FreightPricing-{stage}-Serving" for stage in ("staging", "prod")]
 
 
 @pytest.mark.parametrize("stack_name", STACKS)

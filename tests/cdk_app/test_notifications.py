@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import pytest
@@ -24,7 +24,7 @@ SCOPED = {
 }
 
 
-def _documents(template: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+def _documents(template: Mapping[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
     """Every policy document of the template (resource, trust and identity policies)."""
     for logical, resource in template["Resources"].items():
         properties = resource.get("Properties", {})
@@ -33,7 +33,7 @@ def _documents(template: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]
                 yield f"{logical}.{key}", properties[key]
 
 
-def _events_statements(template: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+def _events_statements(template: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     return [
         (where, statement)
         for where, document in _documents(template)
@@ -49,7 +49,7 @@ def _is_eventbridge(principal: Any) -> bool:
     return EVENTS_SERVICE in ([services] if isinstance(services, str) else services)
 
 
-def _kinds(template: dict[str, Any], kind: str) -> dict[str, Any]:
+def _kinds(template: Mapping[str, Any], kind: str) -> dict[str, Any]:
     return {k: r for k, r in template["Resources"].items() if r["Type"] == kind}
 
 

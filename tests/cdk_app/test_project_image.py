@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -86,6 +87,9 @@ def test_a_missing_dockerignore_is_an_error(tmp_path: Path) -> None:
 def test_the_synthesized_asset_holds_only_what_the_image_uses(
     assembly: cx_api.CloudAssembly,
 ) -> None:
-    (staged,) = Path(assembly.directory).glob("asset.*")
+    # The asset manifest names the image's staged directory (the app stages other assets too).
+    manifest = Path(assembly.directory) / "FreightPricing-dev-MlPipeline.assets.json"
+    (image,) = json.loads(manifest.read_text(encoding="utf-8"))["dockerImages"].values()
+    staged = Path(assembly.directory) / image["source"]["directory"]
     assert {path.name for path in staged.iterdir()} <= IMAGE_INPUTS
     assert not list(staged.rglob("__pycache__"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import pytest
@@ -16,7 +17,7 @@ ACCOUNT = "123456789012"
 PIPELINE_ARN = f"arn:aws:sagemaker:eu-central-1:{ACCOUNT}:pipeline/freight-pricing-dev"
 
 
-def _retraining_target(template: dict[str, Any]) -> dict[str, Any]:
+def _retraining_target(template: Mapping[str, Any]) -> dict[str, Any]:
     (rule,) = [
         r["Properties"]
         for r in template["Resources"].values()
