@@ -182,11 +182,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--skip-serving", action="store_true", help="skip the serving benchmark")
     parser.add_argument("--skip-pipeline", action="store_true", help="skip the pipeline benchmark")
     parser.add_argument("--skip-soak", action="store_true", help="skip the soak benchmark")
+    parser.add_argument(
+        "--skip-capture", action="store_true", help="skip the capture benchmark (local endpoint)"
+    )
+    parser.add_argument(
+        "--capture-only", action="store_true", help="only the capture benchmark (to its own file)"
+    )
     parser.add_argument("--soak-seconds", type=float, default=60.0, help="per soak phase")
     parser.add_argument(
         "--serving-only", action="store_true", help="only the serving benchmark (to its own file)"
     )
     parser.add_argument("--prepare-only", type=Path, help=argparse.SUPPRESS)
+    # A trained model directory for --capture-only (skips the training).
+    parser.add_argument("--capture-model", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.prepare_only is not None:
         # The prepare benchmark in a process of its own, as a processing job runs it: the
@@ -199,7 +207,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     results: list[Result] = []
     if args.serving_only and args.output == RESULTS:
         args.output = RESULTS.with_name("results-serving.json")
+    if args.capture_only and args.output == RESULTS:
+        args.output = RESULTS.with_name("results-capture.json")
     try:
+        if args.capture_only:
+            results += _capture(work, args.capture_model)
+            return _report(results, args.output)
         if args.serving_only:
             from bench.serving import run_serving, serving_results
 
@@ -226,6 +239,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from bench.serving import run_serving, serving_results
 
             results += [Result(**line) for line in serving_results(run_serving(work / "serving"))]
+        if not args.skip_capture:
+            # The serving benchmark's model, when it ran.
+            trained = work / "serving" / "model-build" / "model"
+            results += _capture(work, trained if trained.exists() else None)
         if not args.skip_soak:
             from bench.soak import run as run_soak
             from bench.soak import soak_results
@@ -235,6 +252,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return _report(results, args.output)
+
+
+def _capture(work: Path, model_dir: Path | None) -> list[Result]:
+    from bench.capture import capture_results, run_capture
+
+    return [Result(**line) for line in capture_results(run_capture(work / "capture", model_dir))]
 
 
 def _report(results: list[Result], output: Path) -> int:

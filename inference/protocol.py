@@ -237,17 +237,33 @@ def has_queued_connections(listener: socket.socket) -> bool:
     return bool(readable)
 
 
-def bind_listener(host: str, port: int) -> socket.socket:
-    """A listening TCP socket on host:port that worker processes can inherit."""
+def bind_listener(host: str, port: int, *, reuse_port: bool = False) -> socket.socket:
+    """A listening TCP socket on host:port that worker processes can inherit.
+
+    ``reuse_port`` (SO_REUSEPORT): several listeners share the port and the kernel spreads new
+    connections over them (local mode's blue/green takeover steers them, see local.routing).
+    """
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     listener = socket.socket(family, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     try:
         listener.bind((host, port))
         listener.listen(LISTEN_BACKLOG)
     except OSError:
         listener.close()
         raise
+    listener.set_inheritable(True)
+    return listener
+
+
+def inherited_listener(fd: int) -> socket.socket:
+    """The listening socket a host handed down as file descriptor ``fd`` (OSError if not one)."""
+    listener = socket.socket(fileno=fd)
+    if not listener.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN):
+        listener.detach()
+        raise OSError(f"file descriptor {fd} is not a listening socket")
     listener.set_inheritable(True)
     return listener
 

@@ -11,6 +11,9 @@ worker per core); after each invocation it busy-polls for ``busy_poll_us`` (defa
 instead of letting its CPU idle (inference.busy_poll). Limits on headers and bodies, read
 timeouts, the connection bound per worker and the drain on SIGTERM live one layer down, in
 inference.protocol (docs/adr/0004-serving-stack.md, "Limits, timeouts and shutdown").
+
+An optional invocation observer (inference.observer; local mode's data capture, metrics and
+canary routing) sees every invocation; unset, as in production, it costs one ``if``.
 """
 
 from __future__ import annotations
@@ -33,24 +36,22 @@ from typing import Any
 import orjson
 from uvicorn import Config
 
+from inference.body import read_body
 from inference.busy_poll import BusyPoll
 from inference.errors import RequestError
 from inference.hooks import input_fn, model_fn, output_fn, predict_fn
 from inference.logs import configure_logging
+from inference.observer import Invocation, InvocationObserver, ObserverError, load_observer
 from inference.protocol import (
     CONNECTION_CLOSE,
     STARTUP_FAILURE,
     LimitedHttpToolsProtocol,
     bind_listener,
     error_body,
+    inherited_listener,
     serve_worker,
 )
-from inference.settings import (
-    DISCARD_FACTOR,
-    MIN_DISCARD_BYTES,
-    ServerSettings,
-    SettingsError,
-)
+from inference.settings import ServerSettings, SettingsError
 from inference.supervisor import supervise
 from processing.contracts import JSON_CONTENT_TYPE
 from processing.model import PriceModel
@@ -81,11 +82,17 @@ def _text(headers: Mapping[bytes, bytes], name: bytes) -> str | None:
 
 
 class PricingApp:
-    """The ASGI application; ``model`` may be given (tests) or is loaded at start-up."""
+    """The ASGI application; ``model`` (and ``observer``) may be given (tests) or are loaded."""
 
-    def __init__(self, settings: ServerSettings, model: PriceModel | None = None) -> None:
+    def __init__(
+        self,
+        settings: ServerSettings,
+        model: PriceModel | None = None,
+        observer: InvocationObserver | None = None,
+    ) -> None:
         self.settings = settings
         self.model = model
+        self.observer = observer
         self.busy_poll = BusyPoll(settings.effective_busy_poll_us)
         # Request ids: unique per worker process and cheap (no system call, unlike uuid4).
         self._id_prefix = f"{os.getpid():x}-"
@@ -105,6 +112,11 @@ class PricingApp:
                 try:
                     if self.model is None:
                         self.model = await asyncio.to_thread(self._load)
+                    spec = self.settings.invocation_observer
+                    if spec and self.observer is None:
+                        self.observer = await asyncio.to_thread(
+                            load_observer, spec, self.settings, self.model
+                        )
                 except Exception as error:
                     logger.exception("model failed to load", extra={"fields": {
                         "model_dir": str(self.settings.model_dir)}})  # fmt: skip
@@ -113,6 +125,9 @@ class PricingApp:
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 logger.info("worker shutting down", extra={"fields": {"pid": os.getpid()}})
+                if self.observer is not None:
+                    # After the drain: every answered invocation has been observed.
+                    await asyncio.to_thread(self.observer.close)
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
@@ -164,7 +179,12 @@ class PricingApp:
                 [(b"x-amzn-errortype", b"ValidationError")],
             )  # fmt: skip
             return
-        status, body, content_type = await self._invoke(headers, receive, request_id)
+        observer = self.observer
+        invoked = time.perf_counter_ns() if observer is not None else 0
+        status, body, content_type, request_body, remote = await self._invoke(
+            headers, receive, request_id
+        )
+        answered = time.perf_counter_ns() if observer is not None else 0
         response_headers = [(b"x-request-id", request_id.encode())]
         if status == 413:
             # What is left of an oversized body is not read: the connection cannot go on.
@@ -176,6 +196,14 @@ class PricingApp:
             )
             response_headers += extra
         await _respond(send, sent_status, sent_body, response_headers, sent_type)
+        if observer is not None and not remote:
+            observer.observe(
+                Invocation(
+                    request_body, _text(headers, b"content-type"), _text(headers, b"accept"),
+                    body, content_type, status, _text(headers, INFERENCE_ID_HEADER),
+                    started, time.perf_counter_ns(), answered - invoked,
+                )
+            )  # fmt: skip
         # Poll for the next request instead of letting the CPU idle (see inference.busy_poll).
         self.busy_poll.touch()
         if self.settings.access_log or status >= 400:
@@ -188,72 +216,40 @@ class PricingApp:
 
     async def _invoke(
         self, headers: Mapping[bytes, bytes], receive: Receive, request_id: str
-    ) -> tuple[int, bytes, str]:
+    ) -> tuple[int, bytes, str, bytes, bool]:
+        """(status, body, content type, the request body, answered remotely by the observer)."""
         model = self.model
         if model is None:
             return (
                 503,
                 error_body("loading", "the model is still loading"),
                 JSON_CONTENT_TYPE,
+                b"",
+                False,
             )
+        body = b""
         try:
-            body = await _read_body(headers, receive, self.settings.max_body_bytes)
+            body = await read_body(headers, receive, self.settings.max_body_bytes)
+            if self.observer is not None:
+                pending = self.observer.intercept(headers, body)
+                reply = None if pending is None else await pending
+                if reply is not None:
+                    return reply.status, reply.body, reply.content_type, body, reply.remote
             request = input_fn(body, _text(headers, b"content-type"))
             prediction = predict_fn(request, model)
             payload, content_type = output_fn(prediction, _text(headers, b"accept"))
         except RequestError as error:
-            return error.status, orjson.dumps(error.to_json()), JSON_CONTENT_TYPE
+            return error.status, orjson.dumps(error.to_json()), JSON_CONTENT_TYPE, body, False
         except Exception:
             logger.exception("prediction failed", extra={"fields": {"request_id": request_id}})
             return (
                 500,
                 error_body("internal_error", f"internal error; request id {request_id}"),
                 JSON_CONTENT_TYPE,
+                body,
+                False,
             )
-        return 200, payload, content_type
-
-
-def discard_limit(limit: int) -> int:
-    """How much of an oversized body is read and thrown away before the 413 is sent."""
-    return max(DISCARD_FACTOR * limit, MIN_DISCARD_BYTES)
-
-
-async def _read_body(headers: Mapping[bytes, bytes], receive: Receive, limit: int) -> bytes:
-    declared = _text(headers, b"content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        # A client waiting for 100 Continue has not sent the body: answer at once.
-        if _text(headers, b"expect") != "100-continue" and int(declared) <= discard_limit(limit):
-            await _discard(receive, discard_limit(limit))
-        raise RequestError(
-            413, "payload_too_large",
-            f"the body has {int(declared)} bytes; the limit is {limit}", "Content-Length",
-        )  # fmt: skip
-    chunks, size = [], 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise RequestError(400, "client_disconnected", "the client went away")
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        more = message.get("more_body", False)
-        if size > limit:
-            if more:
-                await _discard(receive, discard_limit(limit) - size)
-            raise RequestError(
-                413, "payload_too_large", f"the body exceeds the limit of {limit} bytes"
-            )
-        chunks.append(chunk)
-        if not more:
-            return b"".join(chunks)
-
-
-async def _discard(receive: Receive, budget: int) -> None:
-    """Read the rest of a body into nothing, until it ends or ``budget`` bytes were read."""
-    while budget >= 0:
-        message = await receive()
-        if message["type"] == "http.disconnect" or not message.get("more_body", False):
-            return
-        budget -= len(message.get("body", b""))
+        return 200, payload, content_type, body, False
 
 
 def _as_runtime_response(
@@ -343,7 +339,11 @@ def run(settings: ServerSettings) -> None:
     # Worker processes rebuild the settings from these variables.
     os.environ.update(settings.to_environment())
     try:
-        listener = bind_listener(settings.host, settings.port)
+        listener = (
+            bind_listener(settings.host, settings.port)
+            if settings.listen_fd is None
+            else inherited_listener(settings.listen_fd)
+        )
     except OSError as error:
         logger.error("cannot listen", extra={"fields": {"port": settings.port,
                                                         "error": str(error)}})  # fmt: skip
@@ -385,7 +385,7 @@ def console_main(argv: Sequence[str] | None = None) -> None:
             sys.exit(_worker(args.worker_fd))
         settings = ServerSettings.from_environment(os.environ)
         run(settings)
-    except SettingsError as error:
+    except (SettingsError, ObserverError) as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from inference.busy_poll import DEFAULT_WINDOW_US, window_problem
+from inference.observer import OBSERVER_SPEC
 from inference.protocol import ConnectionLimits
 from processing.contracts import MAX_PAYLOAD_BYTES
 from processing.sagemaker_paths import ENV_BIND_TO_PORT, ML_BASE, MODEL
@@ -40,6 +41,10 @@ ENV_HEADER_TIMEOUT_SECONDS = "FREIGHT_HEADER_TIMEOUT_SECONDS"
 ENV_BODY_TIMEOUT_SECONDS = "FREIGHT_BODY_TIMEOUT_SECONDS"
 ENV_MAX_CONNECTIONS = "FREIGHT_MAX_CONNECTIONS"
 ENV_DRAIN_SECONDS = "FREIGHT_DRAIN_SECONDS"
+# Local mode only (unset in production): the invocation observer ("module:factory", see
+# inference.observer) and a listening socket inherited from the host instead of binding one.
+ENV_INVOCATION_OBSERVER = "FREIGHT_INVOCATION_OBSERVER"
+ENV_LISTEN_FD = "FREIGHT_LISTEN_FD"
 
 
 class SettingsError(ValueError):
@@ -57,6 +62,10 @@ class ServerSettings:
     (``SAGEMAKER_MODEL_SERVER_TIMEOUT``) is how long an idle keep-alive connection stays open;
     ``max_connections`` open connections are served, requests on more get 503 and a close;
     ``drain_seconds`` bounds the drain after SIGTERM.
+
+    Host seams, unset in production: ``invocation_observer`` (``module:factory``, called once
+    per worker, see inference.observer) and ``listen_fd``, an inherited listening socket to
+    serve on instead of binding ``host:port`` (the local hosting service owns the public port).
     """
 
     model_dir: Path = ML_BASE / MODEL
@@ -73,8 +82,19 @@ class ServerSettings:
     body_timeout_seconds: float = DEFAULT_BODY_TIMEOUT_SECONDS
     max_connections: int = DEFAULT_MAX_CONNECTIONS
     drain_seconds: float = DEFAULT_DRAIN_SECONDS
+    invocation_observer: str | None = None
+    listen_fd: int | None = None
 
     def __post_init__(self) -> None:
+        if self.invocation_observer is not None and not OBSERVER_SPEC.fullmatch(
+            self.invocation_observer
+        ):
+            raise SettingsError(
+                f"{ENV_INVOCATION_OBSERVER} must be 'module:factory', got "
+                f"{self.invocation_observer!r}"
+            )
+        if self.listen_fd is not None and self.listen_fd < 0:
+            raise SettingsError(f"{ENV_LISTEN_FD} must be a file descriptor, got {self.listen_fd}")
         if not 1 <= self.port <= 65535:
             raise SettingsError(f"port must be within 1-65535, got {self.port}")
         if self.workers < 1:
@@ -154,6 +174,8 @@ class ServerSettings:
             body_timeout_seconds=number(ENV_BODY_TIMEOUT_SECONDS, DEFAULT_BODY_TIMEOUT_SECONDS),
             max_connections=integer(ENV_MAX_CONNECTIONS, DEFAULT_MAX_CONNECTIONS),
             drain_seconds=number(ENV_DRAIN_SECONDS, DEFAULT_DRAIN_SECONDS),
+            invocation_observer=environment.get(ENV_INVOCATION_OBSERVER) or None,
+            listen_fd=integer(ENV_LISTEN_FD, -1) if environment.get(ENV_LISTEN_FD) else None,
         )
 
     def to_environment(self) -> dict[str, str]:
@@ -173,4 +195,6 @@ class ServerSettings:
             ENV_BODY_TIMEOUT_SECONDS: repr(self.body_timeout_seconds),
             ENV_MAX_CONNECTIONS: str(self.max_connections),
             ENV_DRAIN_SECONDS: repr(self.drain_seconds),
+            ENV_INVOCATION_OBSERVER: self.invocation_observer or "",
+            ENV_LISTEN_FD: "" if self.listen_fd is None else str(self.listen_fd),
         }

@@ -11,7 +11,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO
 
@@ -39,8 +39,13 @@ def server_process(
     env: Mapping[str, str] | None = None,
     log: IO[bytes] | None = None,
     cwd: Path | None = None,
+    pass_fds: Sequence[int] = (),
+    ready: Callable[[], bool] | None = None,
 ) -> Iterator[subprocess.Popen[bytes]]:
     """Run an HTTP server command until ``GET ready_path`` answers 200; stop it on exit.
+
+    ``ready`` replaces the HTTP check (for a server on a port that another one shares);
+    ``pass_fds`` are inherited by the server (a listening socket made by the caller).
 
     The server gets SIGTERM (a graceful drain) and, if it has not exited after
     STOP_TIMEOUT_SECONDS, SIGKILL. A server that dies while starting raises RuntimeError with
@@ -52,10 +57,12 @@ def server_process(
         process = subprocess.Popen(
             list(command), env=dict(env) if env is not None else None, cwd=cwd,
             stdout=output, stderr=subprocess.STDOUT, start_new_session=True,
+            pass_fds=tuple(pass_fds),
         )  # fmt: skip
         stack.callback(_stop, process)
         deadline = time.monotonic() + READY_TIMEOUT_SECONDS
-        while not _ready(port, ready_path):
+        is_ready = ready or (lambda: _ready(port, ready_path))
+        while not is_ready():
             if process.poll() is not None:
                 raise RuntimeError(
                     f"{command[0]} exited with {process.returncode}: {_tail(output)}"

@@ -318,6 +318,33 @@ def endpoint_alarms(
     ]  # fmt: skip
 
 
+# -- the alarms' metric math (CloudWatch's, as the stack deploys it and local mode evaluates it) --
+# A rate: 0 % where the denominator is 0 or missing (no traffic is no error rate).
+RATE_EXPRESSION = "IF(FILL(denominator, 0) > 0, 100 * FILL(numerator, 0) / denominator, 0)"
+# Missing points as 0 first: with no data at all, DAY() and HOUR() would have no points to look
+# at, and a "missing is breaching" alarm would fire at night.
+FILLED_EXPRESSION = "FILL(m, 0)"
+# CloudWatch's DAY() is 1 (Monday) to 7 (Sunday); HOUR() is the UTC hour.
+LAST_BUSINESS_DAY = 5
+
+
+def quiet_value(spec: AlarmSpec) -> float:
+    """A value on the non-alarming side of ``spec``'s threshold."""
+    for value in (spec.threshold, spec.threshold + 1, spec.threshold - 1):
+        if not spec.breaches(value):
+            return value
+    raise ValueError(f"alarm {spec.name}: no value is quiet")
+
+
+def business_hours_expression(spec: AlarmSpec, hours: BusinessHours) -> str:
+    """``filled`` (:data:`FILLED_EXPRESSION`) in business hours, a quiet value outside them."""
+    when = (
+        f"DAY(filled) <= {LAST_BUSINESS_DAY} AND HOUR(filled) >= {hours.start_hour} "
+        f"AND HOUR(filled) < {hours.end_hour}"
+    )
+    return f"IF({when}, filled, {quiet_value(spec):g})"
+
+
 def rollback_alarms(alarms: list[AlarmSpec]) -> list[AlarmSpec]:
     """The alarms that roll a blue/green update back."""
     return [alarm for alarm in alarms if alarm.rollback]

@@ -17,15 +17,15 @@ from constructs import Construct
 
 from stages.names import ResourceNames
 from stages.serving import (
+    FILLED_EXPRESSION,
+    RATE_EXPRESSION,
     AlarmSpec,
     BusinessHours,
     MetricSpec,
     ServingConfig,
+    business_hours_expression,
     endpoint_alarms,
 )
-
-# CloudWatch metric math: DAY() is 1 (Monday) to 7 (Sunday), HOUR() the UTC hour.
-LAST_BUSINESS_DAY = 5
 
 
 def enum_member(value: str) -> str:
@@ -47,38 +47,22 @@ def rate_expression(
     """``100 * numerator / denominator``; 0 where the denominator is 0 or missing (no traffic)."""
     numerator, denominator = rate
     return cloudwatch.MathExpression(
-        expression="IF(FILL(denominator, 0) > 0, 100 * FILL(numerator, 0) / denominator, 0)",
+        expression=RATE_EXPRESSION,
         using_metrics={"numerator": metric_of(numerator, period),
                        "denominator": metric_of(denominator, period)},
         period=period, label=label,
     )  # fmt: skip
 
 
-def quiet_value(spec: AlarmSpec) -> float:
-    """A value on the non-alarming side of ``spec``'s threshold."""
-    for value in (spec.threshold, spec.threshold + 1, spec.threshold - 1):
-        if not spec.breaches(value):
-            return value
-    raise AssertionError(f"alarm {spec.name}: no value is quiet")  # pragma: no cover
-
-
-def business_hours_expression(
+def business_hours_metric(
     spec: AlarmSpec, inner: cloudwatch.IMetric, hours: BusinessHours, period: Duration
 ) -> cloudwatch.MathExpression:
-    """``inner`` (missing points as 0) in business hours, a quiet value outside them.
-
-    FILL first: with no data at all, DAY() and HOUR() would have no points to look at, and the
-    alarm's "missing is breaching" would fire at night.
-    """
+    """``inner`` (missing points as 0) in business hours, a quiet value outside them."""
     filled = cloudwatch.MathExpression(
-        expression="FILL(m, 0)", using_metrics={"m": inner}, period=period
-    )
-    when = (
-        f"DAY(filled) <= {LAST_BUSINESS_DAY} AND HOUR(filled) >= {hours.start_hour} "
-        f"AND HOUR(filled) < {hours.end_hour}"
+        expression=FILLED_EXPRESSION, using_metrics={"m": inner}, period=period
     )
     return cloudwatch.MathExpression(
-        expression=f"IF({when}, filled, {quiet_value(spec):g})",
+        expression=business_hours_expression(spec, hours),
         using_metrics={"filled": filled}, period=period, label=spec.description,
     )  # fmt: skip
 
@@ -93,7 +77,7 @@ def alarm_metric(spec: AlarmSpec, hours: BusinessHours) -> cloudwatch.IMetric:
         assert spec.metric is not None  # AlarmSpec holds exactly one of metric and rate
         watched = metric_of(spec.metric, period, spec.description)
     if spec.business_hours_only:
-        return business_hours_expression(spec, watched, hours, period)
+        return business_hours_metric(spec, watched, hours, period)
     return watched
 
 

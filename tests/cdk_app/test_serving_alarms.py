@@ -9,10 +9,10 @@ import pytest
 from aws_cdk import cx_api
 from aws_cdk.assertions import Template
 
-from cdk_app.constructs.endpoint_alarms import enum_member, quiet_value
+from cdk_app.constructs.endpoint_alarms import enum_member
 from cdk_app.constructs.notifications import CLOUDWATCH_SERVICE
 from stages.config import stage_configs
-from stages.serving import COMPARISONS, MISSING_DATA, AlarmSpec, endpoint_alarms
+from stages.serving import COMPARISONS, MISSING_DATA, AlarmSpec, endpoint_alarms, quiet_value
 from tests.cdk_app.conftest import ACCOUNT
 
 STAGES = ("staging", "prod")
