@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cli.arguments import Commands, progress, region, sagemaker_string
 from cli.errors import UsageError
+from processing.arguments import int_at_least, int_within, output_directory
 
 if TYPE_CHECKING:
     from stages.config import StageConfig
@@ -25,6 +28,18 @@ if TYPE_CHECKING:
 APP_ROOT = Path(__file__).resolve().parent.parent
 DEPLOYABLE_STAGES = ("dev", "staging", "prod")
 PLACEHOLDER_ACCOUNT = "000000000000"
+DEFAULT_LOCAL_WORKDIR = Path("work/local-endpoint")
+
+
+def percent(value: str) -> float:
+    """A share in percent, 0 to 100."""
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number") from None
+    if not 0 <= number <= 100:
+        raise argparse.ArgumentTypeError(f"{value!r} is not between 0 and 100")
+    return number
 
 
 def serving_stack(stage: str) -> str:
@@ -59,6 +74,11 @@ def checked_stage(args: argparse.Namespace) -> StageConfig:
 
 def cmd_deploy(args: argparse.Namespace) -> int:
     """Resolve the release, check it may go to the stage, and run ``cdk deploy``."""
+    if args.local:
+        return cmd_deploy_local(args)
+    if args.fault_percent:
+        raise UsageError("--fault-percent is a drill of the local endpoint: use it with --local")
+    args.stage = args.stage or "staging"
     import boto3
 
     from ops.deploy import (
@@ -119,6 +139,66 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_deploy_local(args: argparse.Namespace) -> int:
+    """Deploy to the local endpoint, then serve it and deploy every further approval."""
+    from local.approvals import subscribe_approvals
+    from local.deployer import LocalDeployment, deploy_approvals, deploy_local
+    from local.embedded_aws import ENV_ENDPOINT_URL, embedded_aws
+    from local.hosting import LocalHosting
+    from local.market_data import LOCAL_NAMES
+    from ops.errors import OperationError
+
+    if args.promote or args.instance_type or args.stage is not None:
+        raise UsageError(
+            "--local deploys the local stage: no --stage, --promote or --instance-type"
+        )
+    workdir: Path = args.workdir.resolve()
+
+    def report(done: LocalDeployment) -> None:
+        outcome = done.outcome
+        line = {"model_version": done.release.version, "action": done.deployment.action,
+                "endpoint_config": done.deployment.endpoint_config_name}  # fmt: skip
+        if outcome is not None:
+            line |= {"update": outcome.status, "alarm": outcome.alarm_name,
+                     "reason": outcome.reason}  # fmt: skip
+        print(json.dumps(line), flush=True)
+
+    with (
+        embedded_aws(LOCAL_NAMES) as aws,
+        LocalHosting(aws, workdir=workdir, workers=args.workers) as hosting,
+    ):
+        queue = subscribe_approvals(aws, LOCAL_NAMES)
+        try:
+            first = deploy_local(aws, hosting, args.package, fault_percent=args.fault_percent)
+        except OperationError as error:
+            if aws.endpoint_url and ENV_ENDPOINT_URL not in os.environ:
+                raise OperationError(
+                    f"{error} (this command's embedded AWS starts empty: start one with "
+                    f"`.venv/bin/moto_server -p 5000`, export {ENV_ENDPOINT_URL}="
+                    "http://127.0.0.1:5000, then `freight pipeline run-local` and `freight "
+                    "models approve latest --stage local`)"
+                ) from None
+            raise
+        report(first)
+        aws_cli = f"aws --endpoint-url {aws.endpoint_url} --region {aws.region}"
+        progress(f"endpoint {LOCAL_NAMES.endpoint} serves model version {first.release.version} "
+                 f"at {hosting.url}; data capture under {LOCAL_NAMES.capture_uri}/")  # fmt: skip
+        progress(f"  {aws_cli} sagemaker describe-endpoint --endpoint-name {LOCAL_NAMES.endpoint}")
+        progress(f"  aws sagemaker-runtime invoke-endpoint --endpoint-url {hosting.url} "
+                 f"--endpoint-name {LOCAL_NAMES.endpoint} --content-type application/json "
+                 "--body fileb://load.json out.json")  # fmt: skip
+        progress("approvals in the local group (freight models approve N --stage local) deploy "
+                 "blue/green; Ctrl-C stops")  # fmt: skip
+        deadline = time.monotonic() + args.serve_seconds if args.serve_seconds else None
+        try:
+            while deadline is None or time.monotonic() < deadline:
+                deploy_approvals(aws, hosting, queue, fault_percent=args.fault_percent,
+                                 report=report)  # fmt: skip
+        except KeyboardInterrupt:
+            progress("stopping the local endpoint (draining)")
+    return 0
+
+
 def package_choice(value: str) -> str:
     """``latest``, a version number, or a model package ARN."""
     if value == "latest" or (value.isascii() and value.isdigit() and int(value) >= 1):
@@ -138,7 +218,9 @@ def register(commands: Commands) -> None:
         description=sys.modules[__name__].__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    deploy.add_argument("--stage", choices=DEPLOYABLE_STAGES, default="staging")
+    deploy.add_argument(
+        "--stage", choices=DEPLOYABLE_STAGES, help="the AWS stage (default: staging)"
+    )
     deploy.add_argument(
         "--package", type=package_choice, default="latest",
         help="'latest' Approved (default), a version number, or a model package ARN",
@@ -155,4 +237,19 @@ def register(commands: Commands) -> None:
     deploy.add_argument(
         "--dry-run", action="store_true", help="resolve and check, print the cdk command only"
     )
+    local = deploy.add_argument_group("local mode (the embedded AWS and the local hosting)")
+    local.add_argument(
+        "--local", action="store_true",
+        help="deploy to the local endpoint, serve it, and deploy each further local approval",
+    )  # fmt: skip
+    local.add_argument("--workdir", type=output_directory, default=DEFAULT_LOCAL_WORKDIR)
+    local.add_argument("--workers", type=int_within(1, 64), default=1)
+    local.add_argument(
+        "--serve-seconds", type=int_at_least(0), default=0,
+        help="stop after this long (default 0: until Ctrl-C)",
+    )  # fmt: skip
+    local.add_argument(
+        "--fault-percent", type=percent, default=0.0,
+        help="drill: new fleets answer this share of requests with a 500 (their alarm fires)",
+    )  # fmt: skip
     deploy.set_defaults(handler=cmd_deploy)
