@@ -9,9 +9,12 @@ the staging deployer in AWS.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+from botocore.exceptions import ClientError
 
 from local.approvals import ApprovalQueue, receive_approvals
 from local.embedded_aws import LOCAL_ACCOUNT, EmbeddedAws
@@ -58,7 +61,13 @@ def deploy_local(
 ) -> LocalDeployment:
     """Resolve ``package`` in the local group (Approved only) and deploy it to the hosting."""
     names, serving = hosting.names, hosting.serving
-    sagemaker = LocalSageMaker(aws.client("sagemaker"), hosting, fault_percent=fault_percent)
+    client = aws.client("sagemaker")
+    if hosting.endpoint_config_name is None:
+        # A record left by an earlier local hosting, whose fleets are gone: what runs is the
+        # truth, so this hosting creates the endpoint anew.
+        with contextlib.suppress(ClientError):
+            client.delete_endpoint(EndpointName=names.endpoint)
+    sagemaker = LocalSageMaker(client, hosting, fault_percent=fault_percent)
     release = resolve_release(sagemaker, names.model_package_group, package)
     capture = data_capture_config(serving, names.capture_uri, None, CONTENT_TYPES)
     requests = endpoint_requests(
