@@ -14,7 +14,6 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
-import xgboost as xgb
 
 from processing.features import (
     FEATURE_SPEC_FILE,
@@ -24,6 +23,7 @@ from processing.features import (
     FeatureSpec,
     LaneStatistics,
 )
+from processing.xgboost_import import xgboost as xgb
 
 MODEL_FILE = "xgboost-model.ubj"
 # The same trees for ONNX Runtime, written by training when its predictions match the booster's.

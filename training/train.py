@@ -25,7 +25,6 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-import xgboost as xgb
 
 from processing.arguments import first_output_problem, read_json_text
 from processing.contracts import TRAINING_CHANNELS
@@ -56,6 +55,7 @@ from processing.sagemaker_paths import (
     MODEL,
     channel_env,
 )
+from processing.xgboost_import import xgboost as xgb
 
 CHANNELS = TRAINING_CHANNELS
 # Share of validation loads whose price falls inside the reported prediction interval.
