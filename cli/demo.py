@@ -58,7 +58,10 @@ def metrics_table(evaluation: dict[str, Any]) -> str:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """The lifecycle on this machine: lake -> pipeline -> approval -> endpoint -> quotes."""
+    from local.approvals import subscribe_approvals
+    from local.deployer import deploy_approvals
     from local.embedded_aws import embedded_aws
+    from local.hosting import LocalHosting
     from local.market_data import LOCAL_NAMES, land_market
     from local.pipeline_run import format_run, run_local_pipeline
     from ops.registry import set_approval
@@ -93,7 +96,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
             return 1
         progress("[4/5] approving the registered model package (as Studio's button does)")
         sagemaker = aws.client("sagemaker")
-        set_approval(sagemaker, result.model_package_arn, "Approved", "approved by freight demo")
+        # The deploy rule listens before the approval, as the staging stack's does.
+        queue = subscribe_approvals(aws, LOCAL_NAMES)
+        set_approval(sagemaker, result.model_package_arn, "Approved", "approved by freight demo",
+                     events=aws.client("events"))  # fmt: skip
         model_dir, evaluation_path, report_dir = fetch_approved(
             aws, result.model_package_arn, result, workdir
         )
@@ -101,10 +107,18 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print()
         print(metrics_table(evaluation))
         print()
-        progress("[5/5] serving the approved model locally; quotes through boto3")
-        print(
-            quote_demo_loads(model_dir, config, workdir / "serve.log", boto3_session=aws.session())
-        )
+        progress("[5/5] the approval event deploys the model to the local endpoint "
+                 "(data capture on); quotes through boto3")  # fmt: skip
+        endpoint_dir = workdir / "endpoint"
+        with LocalHosting(aws, workdir=endpoint_dir) as hosting:
+            (deployed,) = deploy_approvals(aws, hosting, queue)
+            print(f"endpoint {LOCAL_NAMES.endpoint}: {deployed.deployment.action} with "
+                  f"{deployed.deployment.endpoint_config_name}")  # fmt: skip
+            print(quote_demo_loads(hosting.url, config, boto3_session=aws.session()))
+        # Closing the hosting drained its workers, which flushed their capture.
+        captured = count_capture_records(aws)
+        noun = "record" if captured == 1 else "records"
+        print(f"data capture: {captured} {noun} (one per request) under {LOCAL_NAMES.capture_uri}/")
     print()
     print(f"finished in {time.perf_counter() - started:.0f} s; everything is under {workdir}:")
     print(f"  approved package  {result.model_package_arn}")
@@ -112,7 +126,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"  evaluation        {evaluation_path}")
     print(f"  report            {report_dir / REPORT_FILE}")
     print(f"  pipeline steps    {workdir / 'pipeline' / result.execution_id}")
-    print(f"  server log        {workdir / 'serve.log'}")
+    print(f"  endpoint fleets   {endpoint_dir} (each fleet's server.log)")
     return 0
 
 
@@ -147,28 +161,26 @@ def fetch_approved(
 
 
 def quote_demo_loads(
-    model_dir: Path,
+    url: str,
     config: MarketConfig,
-    log_path: Path,
     count: int = QUOTED_LOADS,
     *,
     boto3_session: boto3.Session | None = None,
 ) -> str:
-    """Serve ``model_dir`` locally, quote loads via boto3 invoke_endpoint, return a table.
+    """Quote loads via boto3 invoke_endpoint at ``url`` (the local endpoint); a table.
 
     ``boto3_session`` defaults to one with the embedded AWS's region and dummy credentials: the
     local endpoint ignores credentials, but boto3 signs every request.
     """
     from inference.client import PriceQuoteClient
     from local.embedded_aws import EmbeddedAws
-    from local.endpoint import LOCAL_ENDPOINT_NAME, local_endpoint
+    from local.endpoint import LOCAL_ENDPOINT_NAME
     from local.market_data import demo_requests
 
     requests, booked = demo_requests(config, count)
     session = boto3_session or EmbeddedAws(endpoint_url=None).session()
-    with log_path.open("wb") as log, local_endpoint(model_dir, log=log) as url:
-        client = PriceQuoteClient(LOCAL_ENDPOINT_NAME, boto3_session=session, endpoint_url=url)
-        quotes = client.quote_many(requests)
+    client = PriceQuoteClient(LOCAL_ENDPOINT_NAME, boto3_session=session, endpoint_url=url)
+    quotes = client.quote_many(requests)
     lines = [
         f"quotes from {LOCAL_ENDPOINT_NAME} at {url} (boto3 sagemaker-runtime invoke_endpoint):",
         f"{'lane':<16}{'equipment':<11}{'km':>7}{'kg':>8}{'ldm':>6}{'booked':>9}"
@@ -188,6 +200,21 @@ def quote_demo_loads(
         f"--content-type {JSON_CONTENT_TYPE} --body fileb://load.json out.json"
     )
     return "\n".join(lines)
+
+
+def count_capture_records(aws: EmbeddedAws) -> int:
+    """The data capture records the local endpoint wrote into the embedded S3."""
+    from local.market_data import LOCAL_NAMES
+    from processing.lake import split_s3_uri
+
+    s3 = aws.client("s3")
+    bucket, prefix = split_s3_uri(LOCAL_NAMES.capture_uri)
+    records = 0
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=f"{prefix}/"):
+        for item in page.get("Contents", []):
+            body = s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read()
+            records += body.count(b"\n")
+    return records
 
 
 def register(commands: Commands) -> None:

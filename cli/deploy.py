@@ -163,26 +163,30 @@ def cmd_deploy_local(args: argparse.Namespace) -> int:
                      "reason": outcome.reason}  # fmt: skip
         print(json.dumps(line), flush=True)
 
+    if os.environ.get(ENV_ENDPOINT_URL):
+        raise UsageError(
+            "--local hosts the embedded AWS itself (its alarm evaluator reads the emulator in "
+            f"this process): unset {ENV_ENDPOINT_URL}; other commands reach it at the URL it prints"
+        )
     with (
         embedded_aws(LOCAL_NAMES) as aws,
         LocalHosting(aws, workdir=workdir, workers=args.workers) as hosting,
     ):
         queue = subscribe_approvals(aws, LOCAL_NAMES)
+        environment = (
+            f"export {ENV_ENDPOINT_URL}={aws.endpoint_url} AWS_DEFAULT_REGION={aws.region}"
+        )
         try:
-            first = deploy_local(aws, hosting, args.package, fault_percent=args.fault_percent)
+            report(deploy_local(aws, hosting, args.package, fault_percent=args.fault_percent))
         except OperationError as error:
-            if aws.endpoint_url and ENV_ENDPOINT_URL not in os.environ:
-                raise OperationError(
-                    f"{error} (this command's embedded AWS starts empty: start one with "
-                    f"`.venv/bin/moto_server -p 5000`, export {ENV_ENDPOINT_URL}="
-                    "http://127.0.0.1:5000, then `freight pipeline run-local` and `freight "
-                    "models approve latest --stage local`)"
-                ) from None
-            raise
-        report(first)
+            if args.package != "latest" or "no Approved package" not in str(error):
+                raise
+            progress(f"{error}; waiting for the first approval. In another shell: "
+                     f"{environment}; freight pipeline run-local; freight models approve "
+                     "latest --stage local")  # fmt: skip
         aws_cli = f"aws --endpoint-url {aws.endpoint_url} --region {aws.region}"
-        progress(f"endpoint {LOCAL_NAMES.endpoint} serves model version {first.release.version} "
-                 f"at {hosting.url}; data capture under {LOCAL_NAMES.capture_uri}/")  # fmt: skip
+        progress(f"endpoint {LOCAL_NAMES.endpoint} at {hosting.url}; data capture under "
+                 f"{LOCAL_NAMES.capture_uri}/; other shells: {environment}")  # fmt: skip
         progress(f"  {aws_cli} sagemaker describe-endpoint --endpoint-name {LOCAL_NAMES.endpoint}")
         progress(f"  aws sagemaker-runtime invoke-endpoint --endpoint-url {hosting.url} "
                  f"--endpoint-name {LOCAL_NAMES.endpoint} --content-type application/json "

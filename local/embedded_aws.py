@@ -118,4 +118,15 @@ def embedded_aws(
         create_lake(aws, names)
         yield aws
     finally:
+        # moto keeps its state per process, not per server: without a reset, the next
+        # embedded AWS of this process (a test module, a second demo) would start with it.
+        _reset(f"http://127.0.0.1:{port}")
         server.stop()
+
+
+def _reset(endpoint_url: str) -> None:
+    import urllib.request
+
+    request = urllib.request.Request(f"{endpoint_url}/moto-api/reset", method="POST")
+    with contextlib.suppress(OSError), urllib.request.urlopen(request, timeout=10):
+        pass

@@ -100,21 +100,3 @@ def _ready(port: int, path: str) -> bool:
             return bool(response.status == 200)
     except OSError:
         return False
-
-
-@contextlib.contextmanager
-def local_endpoint(
-    model_dir: Path,
-    *,
-    endpoint_name: str = LOCAL_ENDPOINT_NAME,
-    workers: int = 1,
-    log: IO[bytes] | None = None,
-) -> Iterator[str]:
-    """Serve ``model_dir`` with ``freight serve`` on a free port; yields the endpoint URL."""
-    port = free_port()
-    command = [
-        sys.executable, "-m", "cli.main", "serve", "--model-dir", str(model_dir),
-        "--port", str(port), "--workers", str(workers), "--endpoint-name", endpoint_name,
-    ]  # fmt: skip
-    with server_process(command, port, log=log):
-        yield f"http://127.0.0.1:{port}"

@@ -102,6 +102,10 @@ def test_demo_runs_end_to_end_at_small_size(
     for row in quotes:
         booked, quote = (float(value) for value in row.split()[5:7])
         assert 0.5 < quote / booked < 2.0
+    # The approval event deployed the endpoint, whose capture holds every quote request.
+    assert "endpoint freight-pricing-local: created" in out
+    # quote_many sends the five loads in one request: one record.
+    assert "data capture: 1 record (one per request)" in out
     evaluation = json.loads((tmp_path / "evaluation" / "evaluation.json").read_text())
     assert evaluation["improvement"]["mape_reduction_vs_lane_median"] >= 0.30
     assert evaluation["improvement"]["mape_reduction_vs_price_per_km"] >= 0.40

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -113,10 +114,11 @@ def test_freight_deploy_local_serves_again_after_a_restart(
     aws: EmbeddedAws, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:  # fmt: skip
-    # The endpoint's record from the test above outlived its hosting (and its fleet).
-    assert aws.endpoint_url is not None
-    monkeypatch.setenv("AWS_ENDPOINT_URL", aws.endpoint_url)
-    monkeypatch.setenv("AWS_DEFAULT_REGION", aws.region)
+    # The endpoint's record from the test above outlived its hosting (and its fleet). The
+    # command hosts its own embedded AWS: here, this module's.
+    monkeypatch.setattr(
+        "local.embedded_aws.embedded_aws", lambda names: contextlib.nullcontext(aws)
+    )
     code = cli.main(["deploy", "--local", "--serve-seconds", "1", "--workdir", str(tmp_path)])
     out, err = capsys.readouterr()
     assert code == 0, err
@@ -131,3 +133,11 @@ def test_freight_deploy_local_flags_that_do_not_apply(capsys: pytest.CaptureFixt
     assert "--local deploys the local stage" in capsys.readouterr().err
     assert cli.main(["deploy", "--fault-percent", "50"]) == cli.USAGE_EXIT_CODE
     assert "--fault-percent is a drill of the local endpoint" in capsys.readouterr().err
+
+
+def test_freight_deploy_local_refuses_an_external_emulator(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:5000")
+    assert cli.main(["deploy", "--local"]) == cli.USAGE_EXIT_CODE
+    assert "unset AWS_ENDPOINT_URL" in capsys.readouterr().err
