@@ -108,6 +108,17 @@ def sagemaker_string(shape: str) -> Callable[[str], str]:
     return parse
 
 
+def model_version(value: str) -> str:
+    """A model package: a version number (1 or more), ``latest``, or an ARN."""
+    if value == "latest" or (value.isascii() and value.isdigit() and int(value) >= 1):
+        return value
+    if value.startswith("arn:"):
+        return sagemaker_string("ModelPackageArn")(value)
+    raise argparse.ArgumentTypeError(
+        f"{value!r} is neither a version number, 'latest' nor a model package ARN"
+    )
+
+
 def add_pipeline_config(parser: argparse.ArgumentParser) -> None:
     """The stage and what else differs between deployments of the pipeline."""
     add_stage(parser)

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cli.arguments import Commands, progress, region, sagemaker_string
+from cli.arguments import Commands, model_version, progress, region
 from cli.errors import UsageError
 from processing.arguments import int_at_least, int_within, output_directory
 
@@ -203,17 +203,6 @@ def cmd_deploy_local(args: argparse.Namespace) -> int:
     return 0
 
 
-def package_choice(value: str) -> str:
-    """``latest``, a version number, or a model package ARN."""
-    if value == "latest" or (value.isascii() and value.isdigit() and int(value) >= 1):
-        return value
-    if value.startswith("arn:"):
-        return sagemaker_string("ModelPackageArn")(value)
-    raise argparse.ArgumentTypeError(
-        f"{value!r} is neither 'latest', a version number nor a model package ARN"
-    )
-
-
 def register(commands: Commands) -> None:
     """Add ``freight deploy``."""
     deploy = commands.add_parser(
@@ -226,7 +215,7 @@ def register(commands: Commands) -> None:
         "--stage", choices=DEPLOYABLE_STAGES, help="the AWS stage (default: staging)"
     )
     deploy.add_argument(
-        "--package", type=package_choice, default="latest",
+        "--package", type=model_version, default="latest",
         help="'latest' Approved (default), a version number, or a model package ARN",
     )  # fmt: skip
     deploy.add_argument(

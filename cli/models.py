@@ -5,7 +5,14 @@ from __future__ import annotations
 import argparse
 import json
 
-from cli.arguments import Commands, add_stage, events_client, sagemaker_client, sagemaker_string
+from cli.arguments import (
+    Commands,
+    add_stage,
+    events_client,
+    model_version,
+    sagemaker_client,
+    sagemaker_string,
+)
 
 # Subcommand -> the approval status it sets.
 APPROVAL_COMMANDS = (("approve", "Approved"), ("reject", "Rejected"))
@@ -36,17 +43,6 @@ def cmd_models_set_status(args: argparse.Namespace) -> int:
     set_approval(client, arn, args.status, args.description or "", events=events)
     print(json.dumps({"model_package_arn": arn, "approval_status": args.status}))
     return 0
-
-
-def model_version(value: str) -> str:
-    """A version number (1 or more), ``latest``, or a model package ARN."""
-    if value == "latest" or (value.isascii() and value.isdigit() and int(value) >= 1):
-        return value
-    if value.startswith("arn:"):
-        return sagemaker_string("ModelPackageArn")(value)
-    raise argparse.ArgumentTypeError(
-        f"{value!r} is neither a version number, 'latest' nor a model package ARN"
-    )
 
 
 def register(commands: Commands) -> None:

@@ -10,6 +10,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from constructs import Construct, IDependable
 
+from cdk_app.constructs.project_image import image_pull_statement
 from stages.config import StageConfig
 
 SAGEMAKER_SERVICE = "sagemaker.amazonaws.com"
@@ -68,12 +69,7 @@ class PipelineExecutionRole(Construct):
                 actions=["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"],
                 resources=[props.lake_key.key_arn],
             ),
-            iam.PolicyStatement(
-                sid="PullOurImage",
-                actions=["ecr:BatchCheckLayerAvailability", "ecr:GetDownloadUrlForLayer",
-                         "ecr:BatchGetImage"],
-                resources=[props.image_repository.repository_arn],
-            ),
+            image_pull_statement(props.image_repository),
             iam.PolicyStatement(
                 sid="PipelineJobs",
                 actions=[

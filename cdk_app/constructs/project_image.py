@@ -7,6 +7,7 @@ from pathlib import Path
 from aws_cdk import IgnoreMode
 from aws_cdk import aws_ecr as ecr
 from aws_cdk import aws_ecr_assets as ecr_assets
+from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 REPOSITORY = Path(__file__).resolve().parents[2]
@@ -24,6 +25,19 @@ def docker_ignore_patterns(directory: Path) -> list[str]:
         raise FileNotFoundError(f"{path} is missing: without it the image would hash everything")
     lines = (line.strip() for line in path.read_text(encoding="utf-8").splitlines())
     return [line for line in lines if line and not line.startswith("#")]
+
+
+def image_pull_statement(repository: ecr.IRepository) -> iam.PolicyStatement:
+    """Pulling the project image from its repository (jobs and endpoints alike)."""
+    return iam.PolicyStatement(
+        sid="PullOurImage",
+        actions=[
+            "ecr:BatchCheckLayerAvailability",
+            "ecr:GetDownloadUrlForLayer",
+            "ecr:BatchGetImage",
+        ],
+        resources=[repository.repository_arn],
+    )
 
 
 class ProjectImage(Construct):

@@ -12,6 +12,7 @@ from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
 from cdk_app.constructs.pipeline_execution_role import SAGEMAKER_SERVICE
+from cdk_app.constructs.project_image import image_pull_statement
 from inference.settings import ENV_ENDPOINT_NAME
 from stages.names import ResourceNames
 from stages.serving import ENV_MODEL_PACKAGE_ARN, ENV_MODEL_VERSION, INSTANCE_NAMESPACE
@@ -67,12 +68,7 @@ class EndpointRole(Construct):
             f"arn:aws:logs:{region}:{account}:log-group:/aws/sagemaker/Endpoints/{names.endpoint}*"
         )
         statements = [
-            iam.PolicyStatement(
-                sid="PullOurImage",
-                actions=["ecr:BatchCheckLayerAvailability", "ecr:GetDownloadUrlForLayer",
-                         "ecr:BatchGetImage"],
-                resources=[props.image_repository.repository_arn],
-            ),
+            image_pull_statement(props.image_repository),
             iam.PolicyStatement(
                 sid="EcrLogin", actions=["ecr:GetAuthorizationToken"], resources=["*"]
             ),

@@ -43,7 +43,7 @@ def test_a_bad_package_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> N
     with pytest.raises(SystemExit) as exited:
         cli.main(["deploy", "--package", "v2"])
     assert exited.value.code == 2
-    assert "neither 'latest', a version number nor a model package ARN" in capsys.readouterr().err
+    assert "neither a version number, 'latest' nor a model package ARN" in capsys.readouterr().err
 
 
 @pytest.fixture
